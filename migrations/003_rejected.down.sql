@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS analytics_rejected_events;
