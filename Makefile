@@ -1,0 +1,69 @@
+# otelcol-analytics — `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO          ?= go
+TOOLS_DIR   := $(CURDIR)/.tools
+OCB_VERSION := v0.165.0
+OCB         := $(TOOLS_DIR)/builder
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI    := $(TOOLS_DIR)/golangci-lint
+BIN         := bin/otelcol-analytics
+CONFIG      ?= otelcol-config.yaml
+GO_SOURCES  := $(shell find . \( -name '*.go' -o -name '*.sql' -o -name '*.yaml' -o -name '*.js' -o -name '*.html' \) -not -path './build/*' -not -path './.tools/*' -not -path './data/*') go.mod go.sum
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(OCB):
+	GOBIN=$(TOOLS_DIR) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+.PHONY: tools
+tools: $(OCB) ## Install the pinned tools (ocb) into .tools/
+
+$(BIN): builder-config.yaml $(GO_SOURCES) | $(OCB)
+	$(OCB) --config builder-config.yaml
+	mkdir -p bin
+	cp build/otelcol-analytics $(BIN)
+
+.PHONY: build
+build: $(BIN) ## Build bin/otelcol-analytics with ocb (installs ocb if missing)
+
+.PHONY: services
+services: ## Make sure PostgreSQL and Redis answer (start or install them)
+	bash scripts/ensure-services.sh
+
+.PHONY: run
+run: build services ## Build, ensure PostgreSQL and Redis, run the collector in the foreground
+	$(BIN) --config $(CONFIG)
+
+.PHONY: test
+test: build ## Run every test (needs PostgreSQL and Redis: `make services`)
+	$(GO) vet ./...
+	OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks (see BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+.PHONY: generate
+generate: ## Run go generate
+	$(GO) generate ./...
+
+.PHONY: fmt
+fmt: ## Format the code (gofmt -s)
+	gofmt -s -w $$(find . -name '*.go' -not -path './build/*' -not -path './.tools/*')
+
+$(GOLANGCI):
+	GOBIN=$(TOOLS_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+.PHONY: lint
+lint: ## go vet, gofmt check, and golangci-lint when it can be installed
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*' -not -path './.tools/*')); if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
+	@if $(MAKE) -s $(GOLANGCI) 2>/dev/null; then $(GOLANGCI) run ./...; else echo "golangci-lint $(GOLANGCI_VERSION) could not be installed; ran go vet and gofmt only"; fi
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin build
