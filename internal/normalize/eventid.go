@@ -1,0 +1,167 @@
+package normalize
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+)
+
+// idDomain separates this encoding from any other use of sha256; bump the
+// version if the encoding ever changes (ids would change with it).
+const idDomain = "otelcol-analytics event id v1\x00"
+
+// Type tags of the canonical encoding.
+const (
+	tagEmpty  = 'e'
+	tagStr    = 's'
+	tagInt    = 'i'
+	tagDouble = 'd'
+	tagBool   = 'b'
+	tagBytes  = 'y'
+	tagMap    = 'm'
+	tagSlice  = 'a'
+)
+
+// DeriveEventID returns the deterministic id of an event that has no
+// event.id: the first 16 bytes, as 32 hex digits, of the sha256 of a
+// canonical encoding of product, name, the record's Timestamp (0 if unset;
+// never ObservedTimestamp) and every attribute except event.id and
+// analytics.*, sorted by key. Every string is length-prefixed and every
+// value carries its type, so "1" and 1 differ; nested maps are sorted by key
+// and slices kept in order.
+//
+// Record derives the id over the normalised attributes: an int sent for a
+// double attribute of the catalog counts as that double, so a record that
+// passes the processor twice keeps its id. For an accepted record,
+// DeriveEventID over its (normalised) attributes equals the id Record set.
+func DeriveEventID(product, name string, ts pcommon.Timestamp, attrs pcommon.Map) string {
+	return deriveEventID(product, name, ts, attrs, nil)
+}
+
+type kv struct {
+	k string
+	v pcommon.Value
+}
+
+// idScratch is the per-call working memory of deriveEventID, pooled.
+type idScratch struct {
+	buf []byte
+	kvs []kv
+}
+
+var idScratchPool = sync.Pool{New: func() any {
+	return &idScratch{buf: make([]byte, 0, 1024), kvs: make([]kv, 0, 32)}
+}}
+
+// deriveEventID is DeriveEventID; when ev is not nil, an int value of one of
+// ev's double attributes is encoded as the double it widens to.
+func deriveEventID(product, name string, ts pcommon.Timestamp, attrs pcommon.Map, ev *catalog.Event) string {
+	s := idScratchPool.Get().(*idScratch)
+	b := append(s.buf[:0], idDomain...)
+	b = appendStr(b, product)
+	b = appendStr(b, name)
+	b = binary.BigEndian.AppendUint64(b, uint64(ts))
+
+	start := len(s.kvs)
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if k != catalog.WireEventID && !strings.HasPrefix(k, catalog.AttrPrefix) {
+			s.kvs = append(s.kvs, kv{k, v})
+		}
+		return true
+	})
+	top := s.kvs[start:]
+	slices.SortStableFunc(top, cmpKV)
+	b = binary.AppendUvarint(b, uint64(len(top)))
+	for _, e := range top {
+		b = appendStr(b, e.k)
+		if ev != nil && e.v.Type() == pcommon.ValueTypeInt {
+			if a, ok := ev.Attribute(e.k); ok && a.Type == catalog.TypeDouble {
+				b = appendDouble(b, float64(e.v.Int()))
+				continue
+			}
+		}
+		b = s.appendValue(b, e.v)
+	}
+	s.kvs = s.kvs[:start]
+
+	sum := sha256.Sum256(b)
+	s.buf = b
+	clear(s.kvs[:cap(s.kvs)]) // drop references into pdata before pooling
+	s.kvs = s.kvs[:0]
+	if cap(s.buf) <= 64<<10 {
+		idScratchPool.Put(s)
+	}
+	return idHex(&sum)
+}
+
+func cmpKV(a, b kv) int { return strings.Compare(a.k, b.k) }
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendDouble(b []byte, f float64) []byte {
+	if math.IsNaN(f) {
+		f = math.NaN() // one bit pattern for every NaN
+	}
+	b = append(b, tagDouble)
+	return binary.BigEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		b = append(b, tagStr)
+		return appendStr(b, v.Str())
+	case pcommon.ValueTypeInt:
+		b = append(b, tagInt)
+		return binary.BigEndian.AppendUint64(b, uint64(v.Int()))
+	case pcommon.ValueTypeDouble:
+		return appendDouble(b, v.Double())
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return append(b, tagBool, 1)
+		}
+		return append(b, tagBool, 0)
+	case pcommon.ValueTypeBytes:
+		b = append(b, tagBytes)
+		raw := v.Bytes().AsRaw()
+		b = binary.AppendUvarint(b, uint64(len(raw)))
+		return append(b, raw...)
+	case pcommon.ValueTypeMap:
+		start := len(s.kvs)
+		v.Map().Range(func(k string, nv pcommon.Value) bool {
+			s.kvs = append(s.kvs, kv{k, nv})
+			return true
+		})
+		// Index, not a sub-slice: nested calls may grow s.kvs.
+		end := len(s.kvs)
+		slices.SortStableFunc(s.kvs[start:end], cmpKV)
+		b = append(b, tagMap)
+		b = binary.AppendUvarint(b, uint64(end-start))
+		for i := start; i < end; i++ {
+			e := s.kvs[i]
+			b = appendStr(b, e.k)
+			b = s.appendValue(b, e.v)
+		}
+		s.kvs = s.kvs[:start]
+		return b
+	case pcommon.ValueTypeSlice:
+		sl := v.Slice()
+		b = append(b, tagSlice)
+		b = binary.AppendUvarint(b, uint64(sl.Len()))
+		for i := 0; i < sl.Len(); i++ {
+			b = s.appendValue(b, sl.At(i))
+		}
+		return b
+	}
+	return append(b, tagEmpty)
+}

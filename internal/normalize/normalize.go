@@ -1,0 +1,607 @@
+// Package normalize applies the event catalog to one OTel log record and
+// writes the normalised form (the catalog.Attr* attributes) onto it. It is
+// pure logic, shared by the eventcatalog processor and by
+// `analyticsctl replay-rejected`, which re-normalises stored records.
+//
+// The rules are those of SPEC §3–§5:
+//
+//   - event name: LogRecord.EventName, else the string attribute event.name;
+//     a record with neither is not a business event (NotAnEvent) and is left
+//     untouched apart from the removal of forged analytics.* attributes;
+//   - product: resource attribute service.name;
+//   - event id: the string attribute event.id (1..128 bytes, valid UTF-8, no
+//     NUL), else DeriveEventID over the record's content;
+//   - event time: Timestamp, else ObservedTimestamp, else now;
+//   - checks, first failure wins: nul_byte / invalid_utf8, invalid_event_id,
+//     too_large, missing_product, unknown_event, wrong_product,
+//     missing_attribute, wrong_type, invalid_value, future_timestamp.
+//
+// An int sent for a double attribute is accepted and widened to a double in
+// place on accepted records. Attributes the catalog does not know are kept.
+package normalize
+
+import (
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+)
+
+// MaxEventIDBytes is the longest event.id a sender may set.
+const MaxEventIDBytes = 128
+
+// MaxNameBytes is the longest event name, product (service.name) or
+// attribute name a record may carry (too_large, field "event.name",
+// "service.name" or the attribute name).
+const MaxNameBytes = 256
+
+// Limits bound what one record may carry.
+type Limits struct {
+	// MaxAttributes is the most attributes a record may have (too_large,
+	// field "attributes"). Default 64.
+	MaxAttributes int
+	// MaxValueBytes is the longest string or bytes value, in bytes (too_large,
+	// field = attribute name). For a map or slice value it bounds the summed
+	// size of its keys and leaves. Default 8192.
+	MaxValueBytes int
+	// MaxFutureSkew is how far after the time received an event time may be
+	// (future_timestamp, field "timestamp"). Default 1h.
+	MaxFutureSkew time.Duration
+}
+
+// DefaultLimits returns the default limits: 64 attributes, 8192 bytes per
+// value, 1h of future skew.
+func DefaultLimits() Limits {
+	return Limits{MaxAttributes: 64, MaxValueBytes: 8192, MaxFutureSkew: time.Hour}
+}
+
+// Outcome is what Record decided.
+type Outcome int
+
+// The outcomes of Record.
+const (
+	// Accepted: the record is a valid business event.
+	Accepted Outcome = iota + 1
+	// Rejected: the record is a business event that failed the catalog; the
+	// reason, field and message are set on it.
+	Rejected
+	// NotAnEvent: the record has no event name (an ordinary log).
+	NotAnEvent
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Accepted:
+		return "accepted"
+	case Rejected:
+		return "rejected"
+	case NotAnEvent:
+		return "not_an_event"
+	}
+	return "unknown"
+}
+
+// Field names used in AttrRejectField besides attribute names.
+const (
+	FieldAttributes = "attributes"
+	FieldTimestamp  = "timestamp"
+	FieldProduct    = "service.name"
+	FieldEventName  = catalog.WireEventName
+	FieldEventID    = catalog.WireEventID
+)
+
+// Normalizer applies one catalog with one set of limits. It is immutable and
+// safe for concurrent use.
+type Normalizer struct {
+	cat *catalog.Catalog
+	lim Limits
+}
+
+// New returns a Normalizer for cat (nil: catalog.Default()) and lim. A zero or
+// negative limit takes its default.
+func New(cat *catalog.Catalog, lim Limits) *Normalizer {
+	if cat == nil {
+		cat = catalog.Default()
+	}
+	def := DefaultLimits()
+	if lim.MaxAttributes <= 0 {
+		lim.MaxAttributes = def.MaxAttributes
+	}
+	if lim.MaxValueBytes <= 0 {
+		lim.MaxValueBytes = def.MaxValueBytes
+	}
+	if lim.MaxFutureSkew <= 0 {
+		lim.MaxFutureSkew = def.MaxFutureSkew
+	}
+	return &Normalizer{cat: cat, lim: lim}
+}
+
+// Catalog returns the catalog the Normalizer applies.
+func (n *Normalizer) Catalog() *catalog.Catalog { return n.cat }
+
+// Limits returns the limits the Normalizer applies (defaults filled in).
+func (n *Normalizer) Limits() Limits { return n.lim }
+
+// rejection is a failed check; message is built only on this (slow) path.
+type rejection struct {
+	reason  catalog.Reason
+	field   string
+	message string
+}
+
+// Record normalises one record in place: it removes any analytics.*
+// attribute already on it, resolves name, product, id and time, checks the
+// record against the catalog and sets the catalog.Attr* attributes. It
+// returns the outcome and, when rejected, the reason.
+//
+// A rejected record still gets the name, product, id and time attributes
+// that could be resolved (no id when event.id is unusable). An accepted
+// record has every int sent for a double attribute widened to a double.
+func (n *Normalizer) Record(res pcommon.Resource, lr plog.LogRecord, now time.Time) (Outcome, catalog.Reason) {
+	attrs := lr.Attributes()
+	stripAnalytics(attrs)
+
+	name := lr.EventName()
+	if name == "" {
+		if v, ok := attrs.Get(catalog.WireEventName); ok && v.Type() == pcommon.ValueTypeStr {
+			name = v.Str()
+		}
+	}
+	if name == "" {
+		return NotAnEvent, ""
+	}
+
+	productSet := false
+	product := ""
+	if v, ok := res.Attributes().Get("service.name"); ok && v.Type() == pcommon.ValueTypeStr {
+		product = v.Str()
+		productSet = product != ""
+	}
+
+	eventTime := lr.Timestamp()
+	if eventTime == 0 {
+		eventTime = lr.ObservedTimestamp()
+	}
+	if eventTime == 0 {
+		eventTime = pcommon.NewTimestampFromTime(now)
+	}
+
+	idVal, hasID := attrs.Get(catalog.WireEventID)
+	ev, known := n.cat.Lookup(name)
+
+	rej := n.check(name, product, productSet, attrs, idVal, hasID, ev, known, eventTime, now)
+
+	if rej == nil && known {
+		widen(ev, attrs)
+	}
+
+	// Resolve the id: a usable event.id, else the derived one.
+	id, idOK := "", true
+	if hasID {
+		if idVal.Type() == pcommon.ValueTypeStr && validEventID(idVal.Str()) {
+			id = idVal.Str()
+		} else {
+			idOK = false
+		}
+	} else {
+		var doubles *catalog.Event
+		if known {
+			doubles = ev
+		}
+		id = deriveEventID(product, name, lr.Timestamp(), attrs, doubles)
+	}
+
+	// Every attribute put below may grow the map: no pcommon.Value taken from
+	// attrs above is used after this point.
+	attrs.EnsureCapacity(attrs.Len() + 8)
+	if rej == nil {
+		attrs.PutStr(catalog.AttrStatus, catalog.StatusAccepted)
+	} else {
+		attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
+	}
+	attrs.PutStr(catalog.AttrEventName, name)
+	if productSet {
+		attrs.PutStr(catalog.AttrProduct, product)
+	}
+	if idOK {
+		attrs.PutStr(catalog.AttrEventID, id)
+	}
+	attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
+	if rej == nil {
+		return Accepted, ""
+	}
+	attrs.PutStr(catalog.AttrRejectReason, string(rej.reason))
+	attrs.PutStr(catalog.AttrRejectField, rej.field)
+	attrs.PutStr(catalog.AttrRejectMessage, rej.message)
+	return Rejected, rej.reason
+}
+
+// stripAnalytics removes every attribute a sender may have forged.
+func stripAnalytics(attrs pcommon.Map) {
+	forged := false
+	attrs.Range(func(k string, _ pcommon.Value) bool {
+		if strings.HasPrefix(k, catalog.AttrPrefix) {
+			forged = true
+			return false
+		}
+		return true
+	})
+	if forged {
+		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+			return strings.HasPrefix(k, catalog.AttrPrefix)
+		})
+	}
+}
+
+func validEventID(s string) bool {
+	return len(s) >= 1 && len(s) <= MaxEventIDBytes && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// check runs the checks in order and returns the first failure, nil if none.
+func (n *Normalizer) check(name, product string, productSet bool, attrs pcommon.Map, idVal pcommon.Value, hasID bool,
+	ev *catalog.Event, known bool, eventTime pcommon.Timestamp, now time.Time,
+) *rejection {
+	// 1. NUL bytes and invalid UTF-8 anywhere a string is stored.
+	if r := textProblem(FieldEventName, "the event name", name); r != nil {
+		return r
+	}
+	if r := textProblem(FieldProduct, "resource attribute service.name", product); r != nil {
+		return r
+	}
+	if r := scanText(attrs); r != nil {
+		return r
+	}
+
+	// 2. A sent event.id must be usable.
+	if hasID {
+		if r := checkEventID(idVal); r != nil {
+			return r
+		}
+	}
+
+	// 3. Size limits.
+	if r := n.checkSize(name, product, attrs); r != nil {
+		return r
+	}
+
+	// 4. Product, event, catalog attributes.
+	if !productSet {
+		return &rejection{catalog.ReasonMissingProduct, FieldProduct,
+			"resource attribute service.name is missing or empty; set it to the product that sends the event (e.g. ai_chatbot)"}
+	}
+	if !known {
+		return &rejection{catalog.ReasonUnknownEvent, FieldEventName,
+			"event " + quote(name) + " is not in the event catalog; add it to the catalog file or fix the event name"}
+	}
+	if ev.Product != product {
+		return &rejection{catalog.ReasonWrongProduct, FieldProduct,
+			"event " + quote(name) + " belongs to product " + quote(ev.Product) + ", but it was sent by service.name " + quote(product)}
+	}
+	if r := checkAttributes(ev, attrs); r != nil {
+		return r
+	}
+
+	// 5. Time.
+	if limit := now.Add(n.lim.MaxFutureSkew); eventTime.AsTime().After(limit) {
+		return &rejection{catalog.ReasonFutureTimestamp, FieldTimestamp,
+			"event time " + eventTime.AsTime().UTC().Format(time.RFC3339Nano) + " is more than " + n.lim.MaxFutureSkew.String() +
+				" after the time received (" + now.UTC().Format(time.RFC3339Nano) + "); check the sender's clock and the timestamp unit (nanoseconds)"}
+	}
+	return nil
+}
+
+func textProblem(field, what, s string) *rejection {
+	if strings.IndexByte(s, 0) >= 0 {
+		return &rejection{catalog.ReasonNulByte, field, what + " contains a NUL byte, which cannot be stored; remove it"}
+	}
+	if !utf8.ValidString(s) {
+		return &rejection{catalog.ReasonInvalidUTF8, field, what + " is not valid UTF-8; send text as UTF-8"}
+	}
+	return nil
+}
+
+// scanText checks every attribute key and string value, nested ones too. The
+// value of event.id is left to checkEventID.
+func scanText(attrs pcommon.Map) *rejection {
+	var rej *rejection
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if badText(k) {
+			rej = textProblem(safeField(k), "attribute name "+quote(k), k)
+			return false
+		}
+		if k == catalog.WireEventID {
+			return true
+		}
+		if r := valueText(v); r != "" {
+			what := "attribute " + quote(k)
+			if v.Type() != pcommon.ValueTypeStr {
+				what = "a value nested in attribute " + quote(k)
+			}
+			rej = textProblem(safeField(k), what, r)
+			return false
+		}
+		return true
+	})
+	return rej
+}
+
+// valueText returns the first string in v (a key or value, at any depth)
+// that has a NUL byte or is not valid UTF-8, "" if there is none.
+func valueText(v pcommon.Value) string {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if s := v.Str(); badText(s) {
+			return s
+		}
+	case pcommon.ValueTypeMap:
+		bad := ""
+		v.Map().Range(func(k string, nv pcommon.Value) bool {
+			if badText(k) {
+				bad = k
+				return false
+			}
+			bad = valueText(nv)
+			return bad == ""
+		})
+		return bad
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			if bad := valueText(s.At(i)); bad != "" {
+				return bad
+			}
+		}
+	}
+	return ""
+}
+
+func badText(s string) bool {
+	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
+}
+
+func checkEventID(v pcommon.Value) *rejection {
+	const want = "event.id must be a string of 1 to 128 bytes of valid UTF-8 without NUL bytes (or be left out to get a derived id)"
+	if v.Type() != pcommon.ValueTypeStr {
+		return &rejection{catalog.ReasonInvalidEventID, FieldEventID, want + ", got " + describe(v)}
+	}
+	s := v.Str()
+	switch {
+	case s == "":
+		return &rejection{catalog.ReasonInvalidEventID, FieldEventID, want + ", got an empty string"}
+	case len(s) > MaxEventIDBytes:
+		return &rejection{catalog.ReasonInvalidEventID, FieldEventID, want + ", got " + itoa(len(s)) + " bytes"}
+	case strings.IndexByte(s, 0) >= 0:
+		return &rejection{catalog.ReasonInvalidEventID, FieldEventID, want + ", got a NUL byte"}
+	case !utf8.ValidString(s):
+		return &rejection{catalog.ReasonInvalidEventID, FieldEventID, want + ", got invalid UTF-8"}
+	}
+	return nil
+}
+
+func (n *Normalizer) checkSize(name, product string, attrs pcommon.Map) *rejection {
+	max := n.lim.MaxValueBytes
+	if c := attrs.Len(); c > n.lim.MaxAttributes {
+		return &rejection{catalog.ReasonTooLarge, FieldAttributes,
+			"the record has " + itoa(c) + " attributes, more than the limit of " + itoa(n.lim.MaxAttributes)}
+	}
+	if len(name) > MaxNameBytes {
+		return &rejection{catalog.ReasonTooLarge, FieldEventName,
+			"the event name is " + itoa(len(name)) + " bytes, more than the limit of " + itoa(MaxNameBytes)}
+	}
+	if len(product) > MaxNameBytes {
+		return &rejection{catalog.ReasonTooLarge, FieldProduct,
+			"service.name is " + itoa(len(product)) + " bytes, more than the limit of " + itoa(MaxNameBytes)}
+	}
+	var rej *rejection
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if len(k) > MaxNameBytes {
+			rej = &rejection{catalog.ReasonTooLarge, safeField(k),
+				"attribute name " + quote(k) + " is " + itoa(len(k)) + " bytes, more than the limit of " + itoa(MaxNameBytes)}
+			return false
+		}
+		what := "value"
+		switch v.Type() {
+		case pcommon.ValueTypeStr, pcommon.ValueTypeBytes:
+			if k == catalog.WireEventID {
+				return true // bounded by checkEventID
+			}
+		case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+			what = "value (keys and values together)"
+		default:
+			return true
+		}
+		if size := valueSize(v, max); size > max {
+			rej = &rejection{catalog.ReasonTooLarge, safeField(k),
+				"attribute " + quote(k) + " " + what + " is " + itoa(size) + " bytes, more than the limit of " + itoa(max)}
+			return false
+		}
+		return true
+	})
+	return rej
+}
+
+// valueSize is the stored size of v: the length of a string or bytes value,
+// 8 for a scalar, the sum over keys and elements for a map or slice. It stops
+// counting once budget is exceeded (the result is then > budget).
+func valueSize(v pcommon.Value, budget int) int {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return len(v.Str())
+	case pcommon.ValueTypeBytes:
+		return v.Bytes().Len()
+	case pcommon.ValueTypeMap:
+		size := 0
+		v.Map().Range(func(k string, nv pcommon.Value) bool {
+			size += len(k) + valueSize(nv, budget-size-len(k))
+			return size <= budget
+		})
+		return size
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		size := 0
+		for i := 0; i < s.Len() && size <= budget; i++ {
+			size += valueSize(s.At(i), budget-size)
+		}
+		return size
+	}
+	return 8
+}
+
+// checkAttributes checks the catalog attributes of ev: missing first, then
+// wrong type, then invalid value (each in catalog order).
+func checkAttributes(ev *catalog.Event, attrs pcommon.Map) *rejection {
+	var wrongType, badValue *catalog.Attribute
+	var wrongVal, badVal pcommon.Value
+	for i := range ev.Attributes {
+		a := &ev.Attributes[i]
+		v, ok := attrs.Get(a.Name)
+		if !ok {
+			if a.Required {
+				return &rejection{catalog.ReasonMissingAttribute, a.Name,
+					"required attribute " + quote(a.Name) + " of " + ev.Name + " is missing"}
+			}
+			continue
+		}
+		if wrongType != nil {
+			continue
+		}
+		if !typeOK(a.Type, v) {
+			wrongType, wrongVal = a, v
+			continue
+		}
+		if badValue == nil && len(a.Values) > 0 && !contains(a.Values, v.Str()) {
+			badValue, badVal = a, v
+		}
+	}
+	if wrongType != nil {
+		return &rejection{catalog.ReasonWrongType, wrongType.Name,
+			"attribute " + quote(wrongType.Name) + " of " + ev.Name + " must be " + article(wrongType.Type) + " " + string(wrongType.Type) +
+				", got " + describe(wrongVal)}
+	}
+	if badValue != nil {
+		return &rejection{catalog.ReasonInvalidValue, badValue.Name,
+			"attribute " + quote(badValue.Name) + " of " + ev.Name + " must be one of " + quoteList(badValue.Values) +
+				", got " + quote(badVal.Str())}
+	}
+	return nil
+}
+
+func typeOK(t catalog.Type, v pcommon.Value) bool {
+	switch t {
+	case catalog.TypeString:
+		return v.Type() == pcommon.ValueTypeStr
+	case catalog.TypeInt:
+		return v.Type() == pcommon.ValueTypeInt
+	case catalog.TypeDouble:
+		return v.Type() == pcommon.ValueTypeDouble || v.Type() == pcommon.ValueTypeInt
+	case catalog.TypeBool:
+		return v.Type() == pcommon.ValueTypeBool
+	}
+	return false
+}
+
+// widen turns every int sent for a double attribute of ev into a double.
+func widen(ev *catalog.Event, attrs pcommon.Map) {
+	for i := range ev.Attributes {
+		a := &ev.Attributes[i]
+		if a.Type != catalog.TypeDouble {
+			continue
+		}
+		if v, ok := attrs.Get(a.Name); ok && v.Type() == pcommon.ValueTypeInt {
+			v.SetDouble(float64(v.Int()))
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- messages (rejected path only) ----
+
+const maxQuoted = 64
+
+// quote quotes s for a message, cut to maxQuoted bytes, with invalid UTF-8
+// and control bytes escaped.
+func quote(s string) string {
+	cut := ""
+	if len(s) > maxQuoted {
+		s, cut = s[:maxQuoted], "…"
+	}
+	return strconv.Quote(s) + cut
+}
+
+// safeField is an attribute name fit for the reject field: valid UTF-8, no
+// NUL, at most 256 bytes.
+func safeField(k string) string {
+	if len(k) > 256 {
+		k = k[:256]
+	}
+	if badText(k) {
+		k = strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", "\uFFFD"), "\uFFFD")
+	}
+	return k
+}
+
+func quoteList(vals []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(v))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func article(t catalog.Type) string {
+	if t == catalog.TypeInt {
+		return "an"
+	}
+	return "a"
+}
+
+// describe says what a value is, for messages: `string "fast"`, `int 12`.
+func describe(v pcommon.Value) string {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return "string " + quote(v.Str())
+	case pcommon.ValueTypeInt:
+		return "int " + v.AsString()
+	case pcommon.ValueTypeDouble:
+		return "double " + v.AsString()
+	case pcommon.ValueTypeBool:
+		return "bool " + v.AsString()
+	case pcommon.ValueTypeBytes:
+		return "bytes (" + itoa(v.Bytes().Len()) + " bytes)"
+	case pcommon.ValueTypeMap:
+		return "a map"
+	case pcommon.ValueTypeSlice:
+		return "a slice"
+	}
+	return "an empty value"
+}
+
+// ---- event id ----
+
+// idHex renders the first 16 bytes of a sha256 sum as 32 hex digits.
+func idHex(sum *[32]byte) string {
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

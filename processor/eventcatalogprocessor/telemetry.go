@@ -1,0 +1,94 @@
+package eventcatalogprocessor
+
+// Hand-written, not generated: mdatagen has no release matching our
+// collector version. Keep in step with metadata.yaml.
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+)
+
+const scopeName = "github.com/otelcol-analytics/otelcol-analytics/processor/eventcatalogprocessor"
+
+// Metric names (metadata.yaml telemetry.metrics, with the otelcol_ prefix
+// the collector's own metrics carry).
+const (
+	metricAccepted      = "otelcol_processor_eventcatalog_records_accepted"
+	metricRejected      = "otelcol_processor_eventcatalog_records_rejected"
+	metricIgnored       = "otelcol_processor_eventcatalog_records_ignored"
+	metricPassedThrough = "otelcol_processor_eventcatalog_records_passed_through"
+	attrReason          = "reason"
+)
+
+type telemetry struct {
+	accepted      metric.Int64Counter
+	rejected      metric.Int64Counter
+	ignored       metric.Int64Counter
+	passedThrough metric.Int64Counter
+}
+
+func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
+	m := set.MeterProvider.Meter(scopeName)
+	var t telemetry
+	var err, errs error
+	t.accepted, err = m.Int64Counter(metricAccepted,
+		metric.WithDescription("Business-event records that passed the event catalog. [Alpha]"),
+		metric.WithUnit("{record}"))
+	errs = errors.Join(errs, err)
+	t.rejected, err = m.Int64Counter(metricRejected,
+		metric.WithDescription("Business-event records that failed the event catalog, by reason. [Alpha]"),
+		metric.WithUnit("{record}"))
+	errs = errors.Join(errs, err)
+	t.ignored, err = m.Int64Counter(metricIgnored,
+		metric.WithDescription("Ordinary log records (no event name) dropped because pass_through is off. [Alpha]"),
+		metric.WithUnit("{record}"))
+	errs = errors.Join(errs, err)
+	t.passedThrough, err = m.Int64Counter(metricPassedThrough,
+		metric.WithDescription("Ordinary log records (no event name) passed on because pass_through is on. [Alpha]"),
+		metric.WithUnit("{record}"))
+	errs = errors.Join(errs, err)
+	return &t, errs
+}
+
+// batchCounts are the counts of one batch, recorded once per batch.
+type batchCounts struct {
+	accepted, ignored, passedThrough int64
+	rejected                         []reasonCount
+}
+
+type reasonCount struct {
+	reason catalog.Reason
+	n      int64
+}
+
+func (c *batchCounts) reject(r catalog.Reason) {
+	for i := range c.rejected {
+		if c.rejected[i].reason == r {
+			c.rejected[i].n++
+			return
+		}
+	}
+	c.rejected = append(c.rejected, reasonCount{r, 1})
+}
+
+func (t *telemetry) record(ctx context.Context, c *batchCounts) {
+	if c.accepted > 0 {
+		t.accepted.Add(ctx, c.accepted)
+	}
+	if c.ignored > 0 {
+		t.ignored.Add(ctx, c.ignored)
+	}
+	if c.passedThrough > 0 {
+		t.passedThrough.Add(ctx, c.passedThrough)
+	}
+	for _, rc := range c.rejected {
+		t.rejected.Add(ctx, rc.n, metric.WithAttributeSet(attribute.NewSet(attribute.String(attrReason, string(rc.reason)))))
+	}
+}
