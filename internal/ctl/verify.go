@@ -1,0 +1,286 @@
+package ctl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
+)
+
+// A difference is one number of one cell that two sources disagree on.
+type difference struct {
+	cell         counters.Cell // Date is a day or a month
+	field        string        // counters.Field*
+	left, right  int64
+	lName, rName string // "redis"/"postgres" or "rollup"/"raw"
+}
+
+func (d difference) String() string {
+	var b strings.Builder
+	b.WriteString(d.cell.Date)
+	b.WriteByte(' ')
+	if d.cell.AgentID != "" {
+		fmt.Fprintf(&b, "agent %s ", d.cell.AgentID)
+	}
+	fmt.Fprintf(&b, "%s %s: %s=%d %s=%d", d.cell.Event, d.field, d.lName, d.left, d.rName, d.right)
+	return b.String()
+}
+
+// compare returns every number on which the two row sets (each sorted, one
+// row per cell) differ; a cell missing on one side counts as zeros there.
+func compare(left, right []counters.Row, lName, rName string) []difference {
+	lm := make(map[counters.Cell]counters.Values, len(left))
+	for _, r := range left {
+		lm[r.Cell] = r.Values
+	}
+	rm := make(map[counters.Cell]counters.Values, len(right))
+	cells := make([]counters.Row, 0, len(left)+len(right))
+	for _, r := range right {
+		rm[r.Cell] = r.Values
+		cells = append(cells, counters.Row{Cell: r.Cell})
+	}
+	for _, r := range left {
+		if _, ok := rm[r.Cell]; !ok {
+			cells = append(cells, counters.Row{Cell: r.Cell})
+		}
+	}
+	counters.SortRows(cells)
+	var diffs []difference
+	for _, c := range cells {
+		l, r := lm[c.Cell], rm[c.Cell]
+		for _, f := range []struct {
+			name string
+			l, r int64
+		}{
+			{counters.FieldEvents, l.Events, r.Events},
+			{counters.FieldMeasureCount, l.MeasureCount, r.MeasureCount},
+			{counters.FieldMeasureSumMicro, l.MeasureSumMicro, r.MeasureSumMicro},
+			{counters.FieldFlagTrue, l.FlagTrue, r.FlagTrue},
+		} {
+			if f.l != f.r {
+				diffs = append(diffs, difference{cell: c.Cell, field: f.name, left: f.l, right: f.r, lName: lName, rName: rName})
+			}
+		}
+	}
+	return diffs
+}
+
+// filterDays keeps the rows whose Date is one of days.
+func filterDays(rows []counters.Row, days map[string]bool) []counters.Row {
+	var out []counters.Row
+	for _, r := range rows {
+		if days[r.Date] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// rowsOfDay returns the rows of one day (rows sorted by date).
+func rowsOfDay(rows []counters.Row, day string) []counters.Row {
+	var out []counters.Row
+	for _, r := range rows {
+		if r.Date == day {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// monthTotals sums daily rows into rows whose Date is the month.
+func monthTotals(rows []counters.Row) []counters.Row {
+	agg := counters.NewAggregator()
+	for _, r := range rows {
+		agg.Add(counters.Cell{Date: counters.MonthOf(r.Date), AgentID: r.AgentID, Event: r.Event}, r.Values)
+	}
+	return agg.Rows()
+}
+
+type verifyReport struct {
+	days, months int
+	diffs        int
+	pending      int
+}
+
+// runVerify compares, for every day of the period and every month it
+// touches:
+//
+//   - the daily Redis hashes with the day's PostgreSQL rollups;
+//   - the monthly Redis hashes with the sum of ALL the days of the month in
+//     the rollups (a month is always checked whole, even when the period
+//     covers only part of it: its Redis hash counts the whole month);
+//   - the rollups of each day of the period with an aggregate of the raw
+//     events of that day (skipped for months whose raw partition retention
+//     has dropped, and with --no-raw).
+//
+// Pending outbox batches (committed in PostgreSQL, not yet applied to
+// Redis) that touch those months are listed and count as differences;
+// with --allow-pending their deltas are added to the Redis side instead,
+// so the check is "Redis + pending = PostgreSQL".
+func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := newFlagSet("verify", o, stderr)
+	var pf periodFlags
+	pf.register(fs)
+	allowPending := fs.Bool("allow-pending", false, "count Redis plus the pending outbox batches against PostgreSQL instead of reporting the batches as differences")
+	noRaw := fs.Bool("no-raw", false, "do not check the rollups against the raw events (faster for big months)")
+	if err := parse(fs, o, args); err != nil {
+		return ExitError, err
+	}
+	pd, err := pf.resolve()
+	if err != nil {
+		return ExitError, err
+	}
+	cat, err := o.Catalog()
+	if err != nil {
+		return ExitError, err
+	}
+	pool, err := o.connectPostgres(ctx)
+	if err != nil {
+		return ExitError, err
+	}
+	defer pool.Close()
+	rdb, err := o.connectRedis(ctx)
+	if err != nil {
+		return ExitError, err
+	}
+	defer rdb.Close()
+	layout := o.Layout()
+
+	// One consistent snapshot of PostgreSQL for rollups, raw events and the
+	// outbox.
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return ExitError, fmt.Errorf("postgres: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+
+	monthSet := map[string]bool{}
+	for _, m := range pd.months {
+		monthSet[m] = true
+	}
+	all, err := pendingOutbox(ctx, tx, rdb, layout, false)
+	if err != nil {
+		return ExitError, err
+	}
+	var pending []*outboxBatch
+	for _, b := range all {
+		if b.touches(monthSet) {
+			pending = append(pending, b)
+		}
+	}
+	rep := verifyReport{days: len(pd.days), months: len(pd.months), pending: len(pending)}
+	pendingAgg := counters.NewAggregator()
+	for _, b := range pending {
+		verb := "not yet applied to Redis (the pipeline is not drained)"
+		if *allowPending {
+			verb += "; added to the Redis side (--allow-pending)"
+		}
+		fmt.Fprintf(stdout, "pending: outbox batch %s of %s, %s, %s\n",
+			b.ID, b.Created.UTC().Format("2006-01-02T15:04:05Z"), plural(len(b.Rows), "cell", "cells")+" on "+b.span(), verb)
+		for _, r := range b.Rows {
+			pendingAgg.Add(r.Cell, r.Values)
+		}
+	}
+	pendingRows := pendingAgg.Rows()
+	if !*allowPending {
+		rep.diffs += len(pending)
+		pendingRows = nil
+	}
+
+	for _, m := range pd.months {
+		lo, hi, err := monthBounds(m)
+		if err != nil {
+			return ExitError, err
+		}
+		rollups, err := readRollups(ctx, tx, lo, hi)
+		if err != nil {
+			return ExitError, err
+		}
+		// Redis days against the rollups.
+		for _, day := range pd.daysOf[m] {
+			redisRows, err := layout.ReadDay(ctx, rdb, day)
+			if err != nil {
+				return ExitError, err
+			}
+			redisRows = plus(redisRows, rowsOfDay(pendingRows, day))
+			rep.diffs += printDiffs(stdout, compare(redisRows, rowsOfDay(rollups, day), "redis", "postgres"))
+		}
+		// The Redis month against the whole month's rollups.
+		redisMonth, err := layout.ReadMonth(ctx, rdb, m)
+		if err != nil {
+			return ExitError, err
+		}
+		var pendingOfMonth []counters.Row
+		for _, r := range pendingRows {
+			if counters.MonthOf(r.Date) == m {
+				pendingOfMonth = append(pendingOfMonth, r)
+			}
+		}
+		redisMonth = plus(redisMonth, monthTotals(pendingOfMonth))
+		rep.diffs += printDiffs(stdout, compare(redisMonth, monthTotals(rollups), "redis", "postgres"))
+
+		// The rollups against the raw events.
+		if *noRaw {
+			continue
+		}
+		days := map[string]bool{}
+		for _, d := range pd.daysOf[m] {
+			days[d] = true
+		}
+		ok, err := partitionExists(ctx, tx, m)
+		if err != nil {
+			return ExitError, err
+		}
+		if !ok {
+			if len(filterDays(rollups, days)) == 0 {
+				continue // nothing written for these days: nothing to check
+			}
+			fmt.Fprintf(stdout, "note: %s has no raw-events partition (dropped by retention); its rollups are not checked against raw events\n", m)
+			continue
+		}
+		ds := pd.daysOf[m]
+		first, _ := parseDay("day", ds[0])
+		last, _ := parseDay("day", ds[len(ds)-1])
+		raw, err := readRaw(ctx, tx, cat, first, last.AddDate(0, 0, 1))
+		if err != nil {
+			return ExitError, err
+		}
+		rep.diffs += printDiffs(stdout, compare(filterDays(rollups, days), filterDays(raw, days), "rollup", "raw"))
+	}
+	summary := fmt.Sprintf("verify: %s, %s, %s", plural(rep.days, "day", "days"), plural(rep.months, "month", "months"),
+		plural(rep.diffs, "difference", "differences"))
+	if rep.pending > 0 {
+		summary += fmt.Sprintf(" (%s)", plural(rep.pending, "pending outbox batch", "pending outbox batches"))
+	}
+	fmt.Fprintln(stdout, summary)
+	if rep.diffs > 0 {
+		return ExitDifferences, nil
+	}
+	return ExitOK, nil
+}
+
+// plus adds extra rows to rows by cell.
+func plus(rows, extra []counters.Row) []counters.Row {
+	if len(extra) == 0 {
+		return rows
+	}
+	agg := counters.NewAggregator()
+	for _, r := range rows {
+		agg.Add(r.Cell, r.Values)
+	}
+	for _, r := range extra {
+		agg.Add(r.Cell, r.Values)
+	}
+	return agg.Rows()
+}
+
+func printDiffs(w io.Writer, diffs []difference) int {
+	for _, d := range diffs {
+		fmt.Fprintln(w, d)
+	}
+	return len(diffs)
+}
