@@ -1,0 +1,342 @@
+package stats
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// maxDailyDays bounds /api/analytics/daily: at most one leap year of days.
+const maxDailyDays = 366
+
+// HandlerSettings are what NewHandler needs beyond the configuration.
+type HandlerSettings struct {
+	// MeterProvider receives the service's own metrics; nil is a no-op.
+	MeterProvider metric.MeterProvider
+	// Now is the clock (default time.Now); tests fix it.
+	Now func() time.Time
+}
+
+type handler struct {
+	q       *Queries
+	loc     *time.Location
+	costFen int64
+	token   []byte
+	timeout time.Duration
+	now     func() time.Time
+	tel     *telemetry
+}
+
+// NewHandler returns the stats service's HTTP handler reading through pool:
+//
+//	GET /healthz
+//	GET /api/analytics/case-study?month=YYYY-MM&lang=zh|en
+//	GET /api/analytics/summary?month=&lang=
+//	GET /api/analytics/agents?month=&lang=
+//	GET /api/analytics/tickets?month=&lang=
+//	GET /api/analytics/daily?from=YYYY-MM-DD&to=YYYY-MM-DD&lang=
+//	GET /report?month=&lang=
+//	GET /assets/echarts.min.js
+func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Handler, error) {
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("timezone: %w", err)
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	if set.MeterProvider == nil {
+		set.MeterProvider = noop.NewMeterProvider()
+	}
+	tel, err := newTelemetry(set.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{
+		q:       NewQueries(pool),
+		loc:     loc,
+		costFen: cfg.costFen(),
+		token:   []byte(string(cfg.Auth.Token)),
+		timeout: cfg.Postgres.QueryTimeout,
+		now:     set.Now,
+		tel:     tel,
+	}
+	if h.timeout <= 0 {
+		h.timeout = 5 * time.Second
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /api/analytics/case-study", h.caseStudy)
+	mux.HandleFunc("GET /api/analytics/summary", h.summary)
+	mux.HandleFunc("GET /api/analytics/agents", h.agents)
+	mux.HandleFunc("GET /api/analytics/tickets", h.tickets)
+	mux.HandleFunc("GET /api/analytics/daily", h.daily)
+	mux.HandleFunc("GET /report", h.report)
+	mux.Handle("GET /assets/", assetHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return h.instrument(h.authenticate(mux)), nil
+}
+
+// authenticate requires the bearer token, when one is configured, on every
+// path but /healthz and the static assets (a chart library, no data).
+func (h *handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(h.token) == 0 || r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/assets/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), h.token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="analytics-stats"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (send Authorization: Bearer <token>)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON writes v as UTF-8 JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// writeError writes {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// writeBackendError answers a failed read: 503 naming the backend when
+// PostgreSQL is down or refused, nothing when the client went away.
+func (h *handler) writeBackendError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client is gone; nobody reads the answer
+	}
+	var be *BackendError
+	if errors.As(err, &be) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			writeError(w, http.StatusServiceUnavailable, be.Backend+" unavailable: no answer within "+h.timeout.String())
+			return
+		}
+		writeError(w, http.StatusServiceUnavailable, be.Error())
+		return
+	}
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
+
+// params are the validated query parameters shared by the month endpoints.
+type params struct {
+	month Month
+	lang  Lang
+}
+
+func (h *handler) monthParams(w http.ResponseWriter, r *http.Request) (params, bool) {
+	q := r.URL.Query()
+	var p params
+	var err error
+	if p.lang, err = ParseLang(q.Get("lang")); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return p, false
+	}
+	if !q.Has("month") {
+		p.month = MonthOf(h.now(), h.loc)
+		return p, true
+	}
+	if p.month, err = ParseMonth(q.Get("month")); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return p, false
+	}
+	return p, true
+}
+
+func (h *handler) view(l Lang) view { return view{lang: l, loc: h.loc, costFen: h.costFen} }
+
+// loadMonth reads a month's totals and computes its metrics and status.
+func (h *handler) loadMonth(ctx context.Context, m Month) (Metrics, DataStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	data, err := h.q.Month(ctx, m, h.loc)
+	if err != nil {
+		return Metrics{}, DataStatus{}, err
+	}
+	st := DataStatus{
+		Month:       m,
+		Complete:    !h.now().Before(m.End(h.loc)),
+		Rejected:    data.Rejected,
+		LastWritten: data.LastWritten,
+	}
+	return ComputeMetrics(data.Totals, h.costFen), st, nil
+}
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), min(h.timeout, 2*time.Second))
+	defer cancel()
+	if err := h.q.Ping(ctx); err != nil {
+		h.writeBackendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "postgres": "ok"})
+}
+
+func (h *handler) caseStudy(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.monthParams(w, r)
+	if !ok {
+		return
+	}
+	m, st, err := h.loadMonth(r.Context(), p.month)
+	if err != nil {
+		h.writeBackendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.view(p.lang).caseStudy(m, st))
+}
+
+func (h *handler) summary(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.monthParams(w, r)
+	if !ok {
+		return
+	}
+	m, st, err := h.loadMonth(r.Context(), p.month)
+	if err != nil {
+		h.writeBackendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.view(p.lang).summary(m, st))
+}
+
+func (h *handler) tickets(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.monthParams(w, r)
+	if !ok {
+		return
+	}
+	m, st, err := h.loadMonth(r.Context(), p.month)
+	if err != nil {
+		h.writeBackendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.view(p.lang).tickets(m, st))
+}
+
+func (h *handler) agents(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.monthParams(w, r)
+	if !ok {
+		return
+	}
+	rows, st, err := h.loadAgents(r.Context(), p.month)
+	if err != nil {
+		h.writeBackendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.view(p.lang).agents(rows, st))
+}
+
+func (h *handler) loadAgents(ctx context.Context, m Month) ([]AgentRow, DataStatus, error) {
+	_, st, err := h.loadMonth(ctx, m)
+	if err != nil {
+		return nil, st, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	at, err := h.q.Agents(ctx, m)
+	if err != nil {
+		return nil, st, err
+	}
+	return ComputeAgents(at), st, nil
+}
+
+// dayMetrics are the metrics of each day of [from, to], zero-filled.
+type dayMetrics struct {
+	date    time.Time
+	metrics Metrics
+}
+
+func (h *handler) loadDays(ctx context.Context, from, to time.Time) ([]dayMetrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	rows, err := h.q.Daily(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	byDay := map[string]Totals{}
+	for _, r := range rows {
+		k := r.Date.Format(time.DateOnly)
+		if byDay[k] == nil {
+			byDay[k] = Totals{}
+		}
+		byDay[k][r.Event] = r.Values
+	}
+	var out []dayMetrics
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		out = append(out, dayMetrics{date: d, metrics: ComputeMetrics(byDay[d.Format(time.DateOnly)], h.costFen)})
+	}
+	return out, nil
+}
+
+func (h *handler) daily(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lang, err := ParseLang(q.Get("lang"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var from, to time.Time
+	switch {
+	case !q.Has("from") && !q.Has("to"):
+		// The current month up to today.
+		today := h.now().In(h.loc)
+		from = MonthOf(today, h.loc).FirstDay()
+		to = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)
+	case q.Has("from") != q.Has("to"):
+		writeError(w, http.StatusBadRequest, "from and to go together: give both (YYYY-MM-DD) or neither (the current month)")
+		return
+	default:
+		if from, err = ParseDate("from", q.Get("from")); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if to, err = ParseDate("to", q.Get("to")); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	if to.Before(from) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid range: to (%s) is before from (%s)",
+			to.Format(time.DateOnly), from.Format(time.DateOnly)))
+		return
+	}
+	if days := int(to.Sub(from).Hours()/24) + 1; days > maxDailyDays {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid range: %d days, at most %d", days, maxDailyDays))
+		return
+	}
+	days, err := h.loadDays(r.Context(), from, to)
+	if err != nil {
+		h.writeBackendError(w, r, err)
+		return
+	}
+	v := h.view(lang)
+	out := DailyJSON{
+		From:     from.Format(time.DateOnly),
+		To:       to.Format(time.DateOnly),
+		Timezone: h.loc.String(),
+		Days:     make([]DayJSON, 0, len(days)),
+	}
+	for _, d := range days {
+		out.Days = append(out.Days, v.day(d.date, d.metrics))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,231 @@
+package stats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
+)
+
+// The queries, constants only: every value from a request is a bound
+// parameter. They read the rollups (and the rejected-events table for the
+// trust footer), never analytics_events.
+const (
+	// queryMonthTotals sums the daily rollup of [$1, $2) per event; the
+	// primary key (business_date, event_name) makes it a range scan.
+	queryMonthTotals = `
+SELECT event_name,
+       sum(events)::bigint, sum(measure_count)::bigint,
+       sum(measure_sum_micro)::bigint, sum(flag_true)::bigint,
+       max(updated_at)
+FROM analytics_daily_rollup
+WHERE business_date >= $1 AND business_date < $2
+GROUP BY event_name`
+
+	// queryRejected counts the rejected records of a month that are still
+	// not counted (not replayed): by event time when the record had a
+	// usable one, else by the time it was received. $1, $2 are instants.
+	queryRejected = `
+SELECT count(*)
+FROM analytics_rejected_events
+WHERE replayed_at IS NULL
+  AND ((event_time >= $1 AND event_time < $2)
+       OR (event_time IS NULL AND received_at >= $1 AND received_at < $2))`
+
+	// queryAgentTotals sums the per-agent rollup of [$1, $2) per agent and
+	// event.
+	queryAgentTotals = `
+SELECT agent_id, event_name,
+       sum(events)::bigint, sum(measure_count)::bigint,
+       sum(measure_sum_micro)::bigint, sum(flag_true)::bigint
+FROM analytics_agent_daily_rollup
+WHERE business_date >= $1 AND business_date < $2
+GROUP BY agent_id, event_name
+ORDER BY agent_id, event_name`
+
+	// queryDaily returns the daily rollup rows of [$1, $2].
+	queryDaily = `
+SELECT business_date, event_name, events, measure_count, measure_sum_micro, flag_true
+FROM analytics_daily_rollup
+WHERE business_date >= $1 AND business_date <= $2
+ORDER BY business_date, event_name`
+
+	queryPing = `SELECT 1`
+)
+
+// Totals are counter values by event name.
+type Totals map[string]counters.Values
+
+// MonthData is what the month endpoints are computed from.
+type MonthData struct {
+	Totals Totals
+	// LastWritten is max(updated_at) of the month's rollup rows; zero when
+	// the month has none.
+	LastWritten time.Time
+	// Rejected is the number of rejected, not replayed, records of the month.
+	Rejected int64
+}
+
+// AgentTotals are counter values by agent id, then event name.
+type AgentTotals map[string]Totals
+
+// DayRow is one daily-rollup row.
+type DayRow struct {
+	Date  time.Time
+	Event string
+	counters.Values
+}
+
+// BackendError is a failure of PostgreSQL (down, unreachable, timed out,
+// or refusing the query). The handlers answer it with 503.
+type BackendError struct {
+	Backend string
+	Err     error
+}
+
+func (e *BackendError) Error() string { return e.Backend + " unavailable: " + e.Err.Error() }
+
+func (e *BackendError) Unwrap() error { return e.Err }
+
+func pgErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &BackendError{Backend: "postgres", Err: err}
+}
+
+// Queries runs the stats queries on a pgx pool.
+type Queries struct {
+	pool *pgxpool.Pool
+}
+
+// NewQueries wraps a pool.
+func NewQueries(pool *pgxpool.Pool) *Queries { return &Queries{pool: pool} }
+
+// Month reads a month's totals, last write and rejected count in one round
+// trip (a pgx batch).
+func (q *Queries) Month(ctx context.Context, m Month, loc *time.Location) (MonthData, error) {
+	var b pgx.Batch
+	b.Queue(queryMonthTotals, m.FirstDay(), m.Next().FirstDay())
+	b.Queue(queryRejected, m.Start(loc), m.End(loc))
+	br := q.pool.SendBatch(ctx, &b)
+	data, err := readMonth(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return MonthData{}, pgErr(err)
+	}
+	return data, nil
+}
+
+func readMonth(br pgx.BatchResults) (MonthData, error) {
+	data := MonthData{Totals: Totals{}}
+	rows, err := br.Query()
+	if err != nil {
+		return data, err
+	}
+	for rows.Next() {
+		var (
+			ev      string
+			v       counters.Values
+			updated time.Time
+		)
+		if err := rows.Scan(&ev, &v.Events, &v.MeasureCount, &v.MeasureSumMicro, &v.FlagTrue, &updated); err != nil {
+			rows.Close()
+			return data, err
+		}
+		data.Totals[ev] = v
+		if updated.After(data.LastWritten) {
+			data.LastWritten = updated
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return data, err
+	}
+	if err := br.QueryRow().Scan(&data.Rejected); err != nil {
+		return data, err
+	}
+	return data, nil
+}
+
+// Agents reads a month's per-agent totals.
+func (q *Queries) Agents(ctx context.Context, m Month) (AgentTotals, error) {
+	rows, err := q.pool.Query(ctx, queryAgentTotals, m.FirstDay(), m.Next().FirstDay())
+	if err != nil {
+		return nil, pgErr(err)
+	}
+	out := AgentTotals{}
+	for rows.Next() {
+		var (
+			agent, ev string
+			v         counters.Values
+		)
+		if err := rows.Scan(&agent, &ev, &v.Events, &v.MeasureCount, &v.MeasureSumMicro, &v.FlagTrue); err != nil {
+			rows.Close()
+			return nil, pgErr(err)
+		}
+		if out[agent] == nil {
+			out[agent] = Totals{}
+		}
+		out[agent][ev] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, pgErr(err)
+	}
+	return out, nil
+}
+
+// Daily reads the daily rollup rows of the days from..to (inclusive).
+func (q *Queries) Daily(ctx context.Context, from, to time.Time) ([]DayRow, error) {
+	rows, err := q.pool.Query(ctx, queryDaily, from, to)
+	if err != nil {
+		return nil, pgErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DayRow, error) {
+		var d DayRow
+		err := r.Scan(&d.Date, &d.Event, &d.Events, &d.MeasureCount, &d.MeasureSumMicro, &d.FlagTrue)
+		return d, err
+	})
+	if err != nil {
+		return nil, pgErr(err)
+	}
+	return out, nil
+}
+
+// Ping checks that PostgreSQL answers.
+func (q *Queries) Ping(ctx context.Context) error {
+	var one int
+	if err := q.pool.QueryRow(ctx, queryPing).Scan(&one); err != nil {
+		return pgErr(err)
+	}
+	if one != 1 {
+		return pgErr(errors.New("unexpected answer to SELECT 1"))
+	}
+	return nil
+}
+
+// NewPool builds (but does not connect) the pool for cfg.
+func NewPool(ctx context.Context, cfg PostgresConfig) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(string(cfg.DSN))
+	if err != nil {
+		return nil, fmt.Errorf("postgres::dsn: %w", err)
+	}
+	pc.MaxConns = cfg.MaxConns
+	if cfg.QueryTimeout > 0 {
+		pc.ConnConfig.ConnectTimeout = cfg.QueryTimeout
+	}
+	// The service only reads: ask for read-only transactions so a DSN of a
+	// writing role cannot change data through it either.
+	if pc.ConnConfig.RuntimeParams == nil {
+		pc.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pc.ConnConfig.RuntimeParams["application_name"] = "otelcol-analytics-stats"
+	return pgxpool.NewWithConfig(ctx, pc)
+}
