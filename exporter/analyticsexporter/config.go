@@ -1,0 +1,185 @@
+package analyticsexporter
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// Config is the configuration of the analytics exporter. Every key is
+// documented in README.md.
+type Config struct {
+	// TimeoutConfig is `timeout`: how long one attempt to write a batch may
+	// take (default 30s).
+	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
+	// QueueConfig is `sending_queue`: the exporter helper's queue and
+	// batching (default: on, in memory, batches of 5000 records or 1s).
+	// Set `storage` to a file_storage extension to survive kill -9.
+	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	// RetryConfig is `retry_on_failure` (default: on, 1s..30s, never gives
+	// up: PostgreSQL being down must not lose data).
+	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+
+	// Postgres is the PostgreSQL connection.
+	Postgres PostgresConfig `mapstructure:"postgres"`
+	// Redis is the Redis connection and key layout.
+	Redis RedisConfig `mapstructure:"redis"`
+	// Timezone is the business time zone days and months are cut in (IANA
+	// name, default Asia/Shanghai).
+	Timezone string `mapstructure:"timezone"`
+	// Migrate applies the schema migrations at start (default false).
+	Migrate bool `mapstructure:"migrate"`
+	// Partitions configures the monthly partitions of analytics_events.
+	Partitions PartitionsConfig `mapstructure:"partitions"`
+	// OutboxInterval is how often outbox rows left by a crash or a Redis
+	// outage are applied to Redis (default 5s).
+	OutboxInterval time.Duration `mapstructure:"outbox_interval"`
+	// Catalog names the event catalog that gives each event's measure and
+	// flag; use the same file and mode as the eventcatalog processor.
+	Catalog CatalogConfig `mapstructure:"catalog"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// PostgresConfig is the `postgres` section.
+type PostgresConfig struct {
+	// DSN is a postgres:// URL or a key=value DSN as pgx accepts it
+	// (required). A search_path in it selects the schema.
+	DSN configopaque.String `mapstructure:"dsn"`
+	// MaxConns is the pool's maximum number of connections (default 8).
+	MaxConns int32 `mapstructure:"max_conns"`
+	// MinConns is the number of connections kept open (default 1).
+	MinConns int32 `mapstructure:"min_conns"`
+}
+
+// RedisConfig is the `redis` section.
+type RedisConfig struct {
+	// Addr is the host:port of a single Redis server (default
+	// 127.0.0.1:6379). Ignored when Addrs is set.
+	Addr string `mapstructure:"addr"`
+	// Addrs are the seed addresses of a Redis Cluster; setting it selects
+	// cluster mode.
+	Addrs []string `mapstructure:"addrs"`
+	// DB is the database number (single server only; default 0).
+	DB int `mapstructure:"db"`
+	// Username for Redis ACLs (optional).
+	Username string `mapstructure:"username"`
+	// Password (optional).
+	Password configopaque.String `mapstructure:"password"`
+	// KeyPrefix starts every key (default "analytics:"). In cluster mode it
+	// must contain a hash tag such as "{analytics}:" so that one batch's keys
+	// share a slot.
+	KeyPrefix string `mapstructure:"key_prefix"`
+	// DailyTTL is the expiry of daily hashes, renewed by every write
+	// (default 9600h = 400 days; 0 = never).
+	DailyTTL time.Duration `mapstructure:"daily_ttl"`
+	// MonthlyTTL is the expiry of monthly hashes (default 0 = never).
+	MonthlyTTL time.Duration `mapstructure:"monthly_ttl"`
+	// ClaimTTL is how long an applied batch id stays claimed (default 168h).
+	// It must exceed the longest time an outbox row can stay pending after
+	// being applied.
+	ClaimTTL time.Duration `mapstructure:"claim_ttl"`
+}
+
+// PartitionsConfig is the `partitions` section.
+type PartitionsConfig struct {
+	// CreateAheadMonths is how many months after the current one get their
+	// partition in advance (default 2). Other months are created on demand.
+	CreateAheadMonths int `mapstructure:"create_ahead_months"`
+	// RetentionMonths, when positive, drops the raw-event partitions of
+	// months more than this many months before the current business month
+	// (checked hourly). Rollups are kept. 0 (default) keeps everything.
+	RetentionMonths int `mapstructure:"retention_months"`
+}
+
+// CatalogConfig is the `catalog` section.
+type CatalogConfig struct {
+	// File is a YAML catalog file (optional; default: the built-in catalog).
+	File string `mapstructure:"file"`
+	// Mode is "extend" (default: the file's events are added to or override
+	// the built-in ones) or "replace".
+	Mode string `mapstructure:"mode"`
+}
+
+// Catalog modes.
+const (
+	CatalogModeExtend  = "extend"
+	CatalogModeReplace = "replace"
+)
+
+var hashTagRE = regexp.MustCompile(`\{[^{}]+\}`)
+
+// Validate checks the configuration without I/O (the time zone is resolved
+// from the embedded tz database when the host has none). The helper
+// sections (timeout, sending_queue, retry_on_failure) validate themselves.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Postgres.DSN == "" {
+		errs = append(errs, errors.New("postgres.dsn: must be set"))
+	}
+	if c.Postgres.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("postgres.max_conns: must be at least 1, got %d", c.Postgres.MaxConns))
+	}
+	if c.Postgres.MinConns < 0 || c.Postgres.MinConns > c.Postgres.MaxConns {
+		errs = append(errs, fmt.Errorf("postgres.min_conns: must be between 0 and postgres.max_conns (%d), got %d", c.Postgres.MaxConns, c.Postgres.MinConns))
+	}
+	cluster := len(c.Redis.Addrs) > 0
+	if !cluster && c.Redis.Addr == "" {
+		errs = append(errs, errors.New("redis.addr: must be set (or redis.addrs for a cluster)"))
+	}
+	for i, a := range c.Redis.Addrs {
+		if a == "" {
+			errs = append(errs, fmt.Errorf("redis.addrs[%d]: must not be empty", i))
+		}
+	}
+	if c.Redis.DB < 0 {
+		errs = append(errs, fmt.Errorf("redis.db: must not be negative, got %d", c.Redis.DB))
+	}
+	if cluster && c.Redis.DB != 0 {
+		errs = append(errs, errors.New("redis.db: must be 0 with redis.addrs (Redis Cluster has only database 0)"))
+	}
+	if c.Redis.KeyPrefix == "" {
+		errs = append(errs, errors.New("redis.key_prefix: must not be empty"))
+	} else if cluster && !hashTagRE.MatchString(c.Redis.KeyPrefix) {
+		errs = append(errs, fmt.Errorf("redis.key_prefix: %q has no hash tag; with redis.addrs use one such as \"{analytics}:\" so a batch's keys share a cluster slot", c.Redis.KeyPrefix))
+	}
+	if c.Redis.DailyTTL < 0 {
+		errs = append(errs, fmt.Errorf("redis.daily_ttl: must not be negative, got %s", c.Redis.DailyTTL))
+	}
+	if c.Redis.MonthlyTTL < 0 {
+		errs = append(errs, fmt.Errorf("redis.monthly_ttl: must not be negative, got %s", c.Redis.MonthlyTTL))
+	}
+	if c.Redis.ClaimTTL < time.Second {
+		errs = append(errs, fmt.Errorf("redis.claim_ttl: must be at least 1s, got %s", c.Redis.ClaimTTL))
+	}
+	if c.Timezone == "" {
+		errs = append(errs, errors.New("timezone: must be set (an IANA name such as Asia/Shanghai)"))
+	} else if _, err := time.LoadLocation(c.Timezone); err != nil {
+		errs = append(errs, fmt.Errorf("timezone: %q is not a known time zone: %w", c.Timezone, err))
+	}
+	if c.Partitions.CreateAheadMonths < 0 {
+		errs = append(errs, fmt.Errorf("partitions.create_ahead_months: must not be negative, got %d", c.Partitions.CreateAheadMonths))
+	}
+	if c.Partitions.RetentionMonths < 0 {
+		errs = append(errs, fmt.Errorf("partitions.retention_months: must not be negative, got %d", c.Partitions.RetentionMonths))
+	}
+	if c.OutboxInterval <= 0 {
+		errs = append(errs, fmt.Errorf("outbox_interval: must be positive, got %s", c.OutboxInterval))
+	}
+	switch c.Catalog.Mode {
+	case CatalogModeExtend, CatalogModeReplace:
+	default:
+		errs = append(errs, fmt.Errorf("catalog.mode: must be %q or %q, got %q", CatalogModeExtend, CatalogModeReplace, c.Catalog.Mode))
+	}
+	if c.Catalog.Mode == CatalogModeReplace && c.Catalog.File == "" {
+		errs = append(errs, errors.New("catalog.file: must be set when catalog.mode is \"replace\""))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,97 @@
+package analyticsexporter
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// The component's type and stability (see metadata.yaml).
+const (
+	typeStr   = "analytics"
+	stability = component.StabilityLevelDevelopment
+)
+
+// Type is the component type of the analytics exporter.
+var Type = component.MustNewType(typeStr)
+
+// Defaults of the helper sections.
+const (
+	defaultBatchSize    = 5000
+	defaultFlushTimeout = time.Second
+	defaultQueueSize    = 200_000 // records
+	defaultConsumers    = 4
+	defaultTimeout      = 30 * time.Second
+)
+
+// NewFactory returns the factory of the analytics exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(Type, createDefaultConfig,
+		exporter.WithLogs(createLogs, stability))
+}
+
+func createDefaultConfig() component.Config {
+	queue := exporterhelper.NewDefaultQueueConfig()
+	queue.Sizer = exporterhelper.RequestSizerTypeItems
+	queue.QueueSize = defaultQueueSize
+	queue.NumConsumers = defaultConsumers
+	batch := exporterhelper.NewDefaultBatchConfig()
+	batch.Sizer = exporterhelper.RequestSizerTypeItems
+	batch.MinSize = defaultBatchSize
+	batch.MaxSize = defaultBatchSize
+	batch.FlushTimeout = defaultFlushTimeout
+	queue.Batch = configoptional.Some(batch)
+
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.InitialInterval = time.Second
+	retry.MaxInterval = 30 * time.Second
+	retry.MaxElapsedTime = 0 // never drop a batch because the database was down
+
+	return &Config{
+		TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: defaultTimeout},
+		QueueConfig:   configoptional.Some(queue),
+		RetryConfig:   retry,
+		Postgres:      PostgresConfig{MaxConns: 8, MinConns: 1},
+		Redis: RedisConfig{
+			Addr:      "127.0.0.1:6379",
+			KeyPrefix: "analytics:",
+			DailyTTL:  9600 * time.Hour,
+			ClaimTTL:  168 * time.Hour,
+		},
+		Timezone:       "Asia/Shanghai",
+		Partitions:     PartitionsConfig{CreateAheadMonths: 2},
+		OutboxInterval: 5 * time.Second,
+		Catalog:        CatalogConfig{Mode: CatalogModeExtend},
+	}
+}
+
+func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	return createLogsWith(ctx, set, cfg, nil)
+}
+
+// createLogsWith is createLogs with a hook to adjust the exporter before it
+// is wired (tests set the store's after-commit hook through it).
+func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Config, adjust func(*analyticsExporter)) (exporter.Logs, error) {
+	c := cfg.(*Config)
+	exp, err := newExporter(c, set)
+	if err != nil {
+		return nil, err
+	}
+	if adjust != nil {
+		adjust(exp)
+	}
+	return exporterhelper.NewLogs(ctx, set, cfg, exp.pushLogs,
+		exporterhelper.WithStart(exp.start),
+		exporterhelper.WithShutdown(exp.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithTimeout(c.TimeoutConfig),
+		exporterhelper.WithRetry(c.RetryConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+	)
+}

@@ -1,0 +1,545 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
+)
+
+// boundaryBatch straddles the Shanghai (UTC+8) day and month boundary of
+// 2025-11-30T16:00Z = 2025-12-01T00:00+08.
+func boundaryBatch() []rec {
+	return []rec{
+		// 2025-11-30 in Shanghai.
+		{name: "session.start", product: "ai_chatbot", id: "e01", at: ts("2025-11-30T15:59:59Z"),
+			attrs: map[string]any{"session_id": "s1", "customer_id": "c1", "channel": "web"}, traceID: "0102030405060708090a0b0c0d0e0f10"},
+		{name: "session.message", product: "ai_chatbot", id: "e02", at: ts("2025-11-30T10:00:00Z"),
+			attrs: map[string]any{"session_id": "s1", "response_time_ms": int64(1000)}}, // int widened to double
+		{name: "ticket.closed", product: "agent_workbench", id: "e03", at: ts("2025-11-29T16:00:00Z"),
+			attrs: map[string]any{"ticket_id": "t1", "resolution_duration_hours": 2.0, "sla_met": false}},
+		// 2025-12-01 in Shanghai.
+		{name: "session.start", product: "ai_chatbot", id: "e04", at: ts("2025-11-30T16:30:00Z"),
+			attrs: map[string]any{"session_id": "s2"}},
+		{name: "session.message", product: "ai_chatbot", id: "e05", at: ts("2025-11-30T16:00:00Z"),
+			attrs: map[string]any{"session_id": "s2", "response_time_ms": 1500.5}},
+		{name: "agent.session_takeover", product: "agent_workbench", id: "e06", at: ts("2025-12-01T01:00:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "session_id": "s2", "wait_duration_seconds": 30.25}},
+		{name: "agent.session_takeover", product: "agent_workbench", id: "e07", at: ts("2025-12-01T02:00:00Z"),
+			attrs: map[string]any{"agent_id": "a2", "session_id": "s3", "wait_duration_seconds": int64(10)}},
+		{name: "agent.session_transfer", product: "agent_workbench", id: "e08", at: ts("2025-12-01T03:00:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "to_agent_id": "a2", "session_id": "s2"}},
+		{name: "ticket.closed", product: "agent_workbench", id: "e09", at: ts("2025-12-01T04:00:00Z"),
+			attrs: map[string]any{"ticket_id": "t2", "agent_id": "a1", "resolution_duration_hours": 4.5, "sla_met": true}},
+		{name: "query.order", product: "ai_chatbot", id: "e10", at: ts("2025-12-01T05:00:00Z"),
+			attrs: map[string]any{"session_id": "s2", "order_id": "o1", "success": true}},
+		{name: "query.order", product: "ai_chatbot", id: "e11", at: ts("2025-12-01T06:00:00Z"),
+			attrs: map[string]any{"session_id": "s2", "order_id": "o2", "success": false}},
+	}
+}
+
+// boundaryRollups are boundaryBatch's rollups, worked out by hand.
+func boundaryRollups() []counters.Row {
+	return []counters.Row{
+		row("2025-11-30", "", "session.message", 1, 1, 1_000_000_000, 0),
+		row("2025-11-30", "", "session.start", 1, 0, 0, 0),
+		row("2025-11-30", "", "ticket.closed", 1, 1, 2_000_000, 0),
+		row("2025-12-01", "", "agent.session_takeover", 2, 2, 40_250_000, 0),
+		row("2025-12-01", "", "agent.session_transfer", 1, 0, 0, 0),
+		row("2025-12-01", "", "query.order", 2, 0, 0, 1),
+		row("2025-12-01", "", "session.message", 1, 1, 1_500_500_000, 0),
+		row("2025-12-01", "", "session.start", 1, 0, 0, 0),
+		row("2025-12-01", "", "ticket.closed", 1, 1, 4_500_000, 1),
+		row("2025-12-01", "a1", "agent.session_takeover", 1, 1, 30_250_000, 0),
+		row("2025-12-01", "a1", "agent.session_transfer", 1, 0, 0, 0),
+		row("2025-12-01", "a1", "ticket.closed", 1, 1, 4_500_000, 1),
+		row("2025-12-01", "a2", "agent.session_takeover", 1, 1, 10_000_000, 0),
+	}
+}
+
+func TestWriteAcrossDayAndMonthBoundary(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.store()
+
+	res, err := s.Write(ctx, normalised(t, boundaryBatch()...))
+	require.NoError(t, err)
+	assert.Equal(t, Result{Inserted: 11}, res)
+
+	want := boundaryRollups()
+	assert.Equal(t, want, e.rollups(t))
+	assert.Equal(t, want, e.redisDays(t, "2025-11-30", "2025-12-01"))
+	assert.Equal(t, monthOf(want, "2025-11"), e.redisMonth(t, "2025-11"))
+	assert.Equal(t, monthOf(want, "2025-12"), e.redisMonth(t, "2025-12"))
+	// Spot-check the month hash by hand too: 2 session.start in two months.
+	assert.Equal(t, []counters.Row{
+		row("2025-11", "", "session.message", 1, 1, 1_000_000_000, 0),
+		row("2025-11", "", "session.start", 1, 0, 0, 0),
+		row("2025-11", "", "ticket.closed", 1, 1, 2_000_000, 0),
+	}, e.redisMonth(t, "2025-11"))
+
+	// Events: one row each, in the partition of their business month.
+	assert.Equal(t, 11, e.count(t, `SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, 3, e.count(t, `SELECT count(*) FROM analytics_events_2025_11`))
+	assert.Equal(t, 8, e.count(t, `SELECT count(*) FROM analytics_events_2025_12`))
+	assert.Equal(t, 11, e.count(t, `SELECT count(*) FROM analytics_event_ids`))
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_rejected_events`))
+
+	type evRow struct {
+		name, product, date              string
+		eventTime                        time.Time
+		session, agent, ticket, customer *string
+		attrs                            string
+		traceID, spanID                  *string
+	}
+	read := func(id string) evRow {
+		var r evRow
+		require.NoError(t, e.pool.QueryRow(ctx, `SELECT event_name, product, to_char(business_date, 'YYYY-MM-DD'), event_time,
+			session_id, agent_id, ticket_id, customer_id, attributes::text, trace_id, span_id FROM analytics_events WHERE event_id = $1`, id).
+			Scan(&r.name, &r.product, &r.date, &r.eventTime, &r.session, &r.agent, &r.ticket, &r.customer, &r.attrs, &r.traceID, &r.spanID))
+		return r
+	}
+	p := func(s string) *string { return &s }
+	r := read("e01")
+	assert.Equal(t, evRow{name: "session.start", product: "ai_chatbot", date: "2025-11-30", eventTime: ts("2025-11-30T15:59:59Z"),
+		session: p("s1"), customer: p("c1"), attrs: `{"channel": "web"}`, traceID: p("0102030405060708090a0b0c0d0e0f10")},
+		evRow{r.name, r.product, r.date, r.eventTime.UTC(), r.session, r.agent, r.ticket, r.customer, r.attrs, r.traceID, r.spanID})
+	r = read("e04")
+	assert.Equal(t, "2025-12-01", r.date)
+	r = read("e09")
+	assert.Equal(t, `{"sla_met": true, "resolution_duration_hours": 4.5}`, r.attrs)
+	assert.Equal(t, p("a1"), r.agent)
+	assert.Equal(t, p("t2"), r.ticket)
+	r = read("e02") // the int was widened to a double by the processor; JSON keeps the number
+	assert.Equal(t, `{"response_time_ms": 1000}`, r.attrs)
+}
+
+func TestWriteIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.store()
+	ld := normalised(t, boundaryBatch()...)
+
+	for i, want := range []Result{{Inserted: 11}, {Duplicates: 11}, {Duplicates: 11}} {
+		res, err := s.Write(ctx, ld)
+		require.NoError(t, err)
+		assert.Equal(t, want, res, "push %d", i+1)
+		assert.Equal(t, boundaryRollups(), e.rollups(t), "push %d", i+1)
+		assert.Equal(t, boundaryRollups(), e.redisDays(t, "2025-11-30", "2025-12-01"), "push %d", i+1)
+		assert.Equal(t, 11, e.count(t, `SELECT count(*) FROM analytics_events`))
+		assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+	}
+
+	// The same id twice inside one batch: the first is kept.
+	twice := normalised(t,
+		rec{name: "session.start", product: "ai_chatbot", id: "x1", at: ts("2025-12-02T00:00:00Z"), attrs: map[string]any{"session_id": "first"}},
+		rec{name: "session.start", product: "ai_chatbot", id: "x1", at: ts("2025-12-02T00:00:00Z"), attrs: map[string]any{"session_id": "second"}},
+		rec{name: "session.start", product: "ai_chatbot", id: "e01", at: ts("2025-11-30T15:59:59Z"), attrs: map[string]any{"session_id": "s1"}},
+	)
+	for i, want := range []Result{{Inserted: 1, Duplicates: 2}, {Duplicates: 3}} {
+		res, err := s.Write(ctx, twice)
+		require.NoError(t, err)
+		assert.Equal(t, want, res, "push %d", i+1)
+	}
+	var session string
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT session_id FROM analytics_events WHERE event_id = 'x1'`).Scan(&session))
+	assert.Equal(t, "first", session)
+	assert.Equal(t, []counters.Row{row("2025-12-02", "", "session.start", 1, 0, 0, 0)}, e.redisDays(t, "2025-12-02"))
+	assert.Equal(t, 12, e.count(t, `SELECT count(*) FROM analytics_events`))
+}
+
+func TestCrashBetweenCommitAndRedis(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	crash := errors.New("simulated crash after commit")
+
+	s := e.store()
+	var hooked []string
+	s.AfterCommitHook = func(id string) error { hooked = append(hooked, id); return crash }
+	ld := normalised(t, boundaryBatch()...)
+	_, err := s.Write(ctx, ld)
+	require.ErrorIs(t, err, crash)
+	require.Len(t, hooked, 1)
+	assert.Equal(t, boundaryRollups(), e.rollups(t), "PostgreSQL committed")
+	assert.Empty(t, e.redisDays(t, "2025-11-30", "2025-12-01"), "Redis not reached")
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+
+	// The collector retries the batch: nothing new, nothing doubled.
+	s.AfterCommitHook = nil
+	res, err := s.Write(ctx, ld)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Duplicates: 11}, res)
+	assert.Equal(t, boundaryRollups(), e.rollups(t))
+
+	// Restart: a new Store applies the pending outbox at start.
+	s2 := e.store()
+	n, err := s2.ApplyPendingOutbox(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, boundaryRollups(), e.redisDays(t, "2025-11-30", "2025-12-01"), "Redis equals PostgreSQL")
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+	n, err = s2.ApplyPendingOutbox(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 0, n)
+
+	// A crash after the Redis update but before the outbox delete: the row
+	// is applied again at restart, and the claim makes that a no-op.
+	more := normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "m1", at: ts("2025-12-01T08:00:00Z"), attrs: map[string]any{"session_id": "s9"}})
+	s.AfterCommitHook = func(id string) error {
+		deltas := []counters.Row{row("2025-12-01", "", "session.start", 1, 0, 0, 0)}
+		applied, err := e.layout.Apply(ctx, e.rdb, id, deltas)
+		require.NoError(t, err)
+		require.True(t, applied)
+		return crash
+	}
+	_, err = s.Write(ctx, more)
+	require.ErrorIs(t, err, crash)
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+	n, err = e.store().ApplyPendingOutbox(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	want := boundaryRollups()
+	want[7].Events = 2 // 2025-12-01 session.start
+	assert.Equal(t, want, e.rollups(t))
+	assert.Equal(t, want, e.redisDays(t, "2025-11-30", "2025-12-01"))
+}
+
+func TestRedisOutage(t *testing.T) {
+	dsn, _ := testdb.Migrated(t)
+	srv := testdb.StartRedis(t)
+	rdb := redisClient(t, srv.Addr)
+	e := newEnvWith(t, dsn, rdb, "analytics:")
+	ctx := context.Background()
+	s := e.store()
+
+	day := func(d string, id string) plog.Logs {
+		return normalised(t, rec{name: "agent.session_takeover", product: "agent_workbench", id: id, at: ts(d + "T02:00:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "session_id": "s", "wait_duration_seconds": 1.5}})
+	}
+	res, err := s.Write(ctx, day("2025-12-01", "o1"))
+	require.NoError(t, err)
+	assert.Equal(t, Result{Inserted: 1}, res)
+
+	srv.Stop()
+	for i, d := range []string{"2025-12-02", "2025-12-03", "2025-12-03"} {
+		res, err := s.Write(ctx, day(d, fmt.Sprintf("o%d", i+2)))
+		require.NoError(t, err, "PostgreSQL keeps taking writes while Redis is down")
+		assert.Equal(t, Result{Inserted: 1, RedisDeferred: 1}, res)
+	}
+	assert.Equal(t, 3, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+	_, err = s.ApplyPendingOutbox(ctx)
+	require.Error(t, err)
+	assert.Equal(t, 4, e.count(t, `SELECT count(*) FROM analytics_events`))
+
+	srv.Start() // a fresh, empty server: the stopped one kept nothing on disk
+	n, err := s.ApplyPendingOutbox(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+
+	pg := e.rollups(t)
+	var outage []counters.Row
+	for _, r := range pg {
+		if r.Date != "2025-12-01" {
+			outage = append(outage, r)
+		}
+	}
+	assert.Equal(t, []counters.Row{
+		row("2025-12-02", "", "agent.session_takeover", 1, 1, 1_500_000, 0),
+		row("2025-12-02", "a1", "agent.session_takeover", 1, 1, 1_500_000, 0),
+		row("2025-12-03", "", "agent.session_takeover", 2, 2, 3_000_000, 0),
+		row("2025-12-03", "a1", "agent.session_takeover", 2, 2, 3_000_000, 0),
+	}, outage)
+	assert.Equal(t, outage, e.redisDays(t, "2025-12-02", "2025-12-03"), "the outage's writes reached Redis exactly once")
+	// The day written before the outage died with the non-persistent server
+	// (analyticsctl rebuild restores it from PostgreSQL).
+	assert.Empty(t, e.redisDays(t, "2025-12-01"))
+
+	// Writes go straight to Redis again.
+	res, err = s.Write(ctx, day("2025-12-03", "o9"))
+	require.NoError(t, err)
+	assert.Equal(t, Result{Inserted: 1}, res)
+	assert.Equal(t, row("2025-12-03", "", "agent.session_takeover", 3, 3, 4_500_000, 0), e.redisDays(t, "2025-12-03")[0])
+}
+
+func TestRefusedRecordsAreIsolated(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.store()
+
+	recs := make([]rec, 0, 1000)
+	for i := range 1000 {
+		recs = append(recs, rec{name: "session.message", product: "ai_chatbot", id: fmt.Sprintf("r%04d", i),
+			at:    ts("2025-12-05T00:00:00Z").Add(time.Duration(i) * time.Second),
+			attrs: map[string]any{"session_id": "s", "response_time_ms": float64(i)}})
+	}
+	// Record 100: a NUL byte; the processor rejects it (nul_byte).
+	recs[100].attrs = map[string]any{"session_id": "s\x00", "response_time_ms": 1.0}
+	ld := normalised(t, recs...)
+	// Record 700: marked accepted, but carries a NUL in an unknown attribute
+	// (as if it had bypassed the processor's check): jsonb refuses \u0000.
+	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(700)
+	require.Equal(t, "accepted", lr.Attributes().AsRaw()["analytics.status"])
+	lr.Attributes().PutStr("note", "bad\x00value")
+
+	res, err := s.Write(ctx, ld)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Inserted: 998, Rejected: 2, RefusedByDB: 1,
+		RejectedByReason: map[string]int{"nul_byte": 1, "storage_refused": 1}}, res)
+
+	assert.Equal(t, 998, e.count(t, `SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_events WHERE event_id IN ('r0100', 'r0700')`))
+	var sum int64
+	for i := range 1000 {
+		if i != 100 && i != 700 {
+			sum += int64(i) * 1_000_000
+		}
+	}
+	want := []counters.Row{row("2025-12-05", "", "session.message", 998, 998, sum, 0)}
+	assert.Equal(t, want, e.rollups(t))
+	assert.Equal(t, want, e.redisDays(t, "2025-12-05"))
+
+	type rj struct{ reason, field, message, id, name, product string }
+	rows, err := e.pool.Query(ctx, `SELECT reason, field, message, event_id, event_name, product FROM analytics_rejected_events ORDER BY event_id`)
+	require.NoError(t, err)
+	var got []rj
+	for rows.Next() {
+		var r rj
+		require.NoError(t, rows.Scan(&r.reason, &r.field, &r.message, &r.id, &r.name, &r.product))
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, got, 2)
+	assert.Equal(t, "nul_byte", got[0].reason)
+	assert.Equal(t, "session_id", got[0].field)
+	assert.Equal(t, "r0100", got[0].id)
+	assert.Equal(t, rj{reason: "storage_refused", field: "", message: "unsupported Unicode escape sequence",
+		id: "r0700", name: "session.message", product: "ai_chatbot"}, got[1])
+
+	// raw is the record's OTLP/JSON without the analytics.* attributes.
+	var raw []byte
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT raw FROM analytics_rejected_events WHERE event_id = 'r0700'`).Scan(&raw))
+	var u plog.JSONUnmarshaler
+	back, err := u.UnmarshalLogs(raw)
+	require.NoError(t, err)
+	require.Equal(t, 1, back.LogRecordCount())
+	brl := back.ResourceLogs().At(0)
+	assert.Equal(t, "ai_chatbot", brl.Resource().Attributes().AsRaw()["service.name"])
+	assert.Equal(t, map[string]any{"session_id": "s", "response_time_ms": 700.0, "event.id": "r0700", "note": "bad\x00value"},
+		brl.ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw())
+
+	// Pushed again: nothing new anywhere.
+	res, err = s.Write(ctx, ld)
+	require.NoError(t, err)
+	assert.Equal(t, 998, res.Duplicates)
+	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM analytics_rejected_events`))
+	assert.Equal(t, want, e.redisDays(t, "2025-12-05"))
+}
+
+// TestRefusalOutsideCopyIsBisected makes PostgreSQL refuse one row in the
+// INSERT (a CHECK constraint, no row number in the error), so the batch is
+// split in halves until the row stands alone.
+func TestRefusalOutsideCopyIsBisected(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.store()
+	_, err := e.pool.Exec(ctx, `ALTER TABLE analytics_events ADD CONSTRAINT poison CHECK (event_id NOT LIKE 'poison%')`)
+	require.NoError(t, err)
+
+	var recs []rec
+	for i := range 100 {
+		id := fmt.Sprintf("b%03d", i)
+		if i == 37 || i == 38 || i == 90 {
+			id = fmt.Sprintf("poison%03d", i)
+		}
+		recs = append(recs, rec{name: "session.start", product: "ai_chatbot", id: id, at: ts("2025-12-06T00:00:00Z"),
+			attrs: map[string]any{"session_id": "s"}})
+	}
+	recs = append(recs, rec{name: "unknown.event", product: "ai_chatbot", id: "u1", at: ts("2025-12-06T00:00:00Z")})
+	res, err := s.Write(ctx, normalised(t, recs...))
+	require.NoError(t, err)
+	assert.Equal(t, Result{Inserted: 97, Rejected: 4, RefusedByDB: 3,
+		RejectedByReason: map[string]int{"storage_refused": 3, "unknown_event": 1}}, res)
+	assert.Equal(t, []counters.Row{row("2025-12-06", "", "session.start", 97, 0, 0, 0)}, e.rollups(t))
+	assert.Equal(t, e.rollups(t), e.redisDays(t, "2025-12-06"))
+	assert.Equal(t, 3, e.count(t, `SELECT count(*) FROM analytics_rejected_events WHERE reason = 'storage_refused' AND message LIKE '%violates check constraint "poison"%'`))
+}
+
+func TestUnnormalisedRecordsAreRejected(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ld := wire(t, rec{name: "session.start", product: "ai_chatbot", id: "raw1", at: ts("2025-12-01T00:00:00Z"), attrs: map[string]any{"session_id": "s"}})
+	// An accepted record missing its id is a broken contract, not an event.
+	ld2 := normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "raw2", at: ts("2025-12-01T00:00:00Z"), attrs: map[string]any{"session_id": "s"}})
+	ld2.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Remove(catalog.AttrEventID)
+	ld2.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+
+	res, err := e.store().Write(ctx, ld)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Rejected: 2, RejectedByReason: map[string]int{"not_normalised": 2}}, res)
+	rows, err := e.pool.Query(ctx, `SELECT event_id, event_name, product, message, event_time FROM analytics_rejected_events ORDER BY event_id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id, name, product, msg string
+		var at time.Time
+		require.NoError(t, rows.Scan(&id, &name, &product, &msg, &at))
+		got = append(got, fmt.Sprintf("%s|%s|%s|%s|%s", id, name, product, msg, at.UTC().Format(time.RFC3339)))
+	}
+	assert.Equal(t, []string{
+		"raw1|session.start|ai_chatbot|the eventcatalog processor must run before the analytics exporter|2025-12-01T00:00:00Z",
+		"raw2|session.start|ai_chatbot|the eventcatalog processor must run before the analytics exporter (accepted record without analytics.event.id)|2025-12-01T00:00:00Z",
+	}, got)
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_events`))
+}
+
+func TestPartitions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.store()
+	parts := func() []string {
+		rows, err := e.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
+			WHERE p.relname = 'analytics_events' AND n.nspname = current_schema() ORDER BY 1`)
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var n string
+			require.NoError(t, rows.Scan(&n))
+			out = append(out, n)
+		}
+		return out
+	}
+	// 2025-10-31T16:00Z is already November in Shanghai.
+	require.NoError(t, s.EnsurePartitions(ctx, ts("2025-10-31T16:00:00Z"), ts("2026-01-15T00:00:00Z")))
+	assert.Equal(t, []string{"analytics_events_2025_11", "analytics_events_2025_12", "analytics_events_2026_01"}, parts())
+
+	_, err := s.Write(ctx, normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "p1", at: ts("2025-11-10T00:00:00Z"), attrs: map[string]any{"session_id": "s"}}))
+	require.NoError(t, err)
+
+	dropped, err := s.DropPartitionsBefore(ctx, ts("2025-12-10T00:00:00Z"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"analytics_events_2025_11"}, dropped)
+	assert.Equal(t, []string{"analytics_events_2025_12", "analytics_events_2026_01"}, parts())
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_event_ids`))
+	assert.Equal(t, 1, e.count(t, `SELECT events FROM analytics_daily_rollup`), "rollups are kept")
+
+	// A late event for a dropped month recreates its partition on demand.
+	res, err := s.Write(ctx, normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "p2", at: ts("2025-11-11T00:00:00Z"), attrs: map[string]any{"session_id": "s"}}))
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Inserted)
+	assert.Contains(t, parts(), "analytics_events_2025_11")
+}
+
+func TestAppendJSON(t *testing.T) {
+	m := pcommon.NewMap()
+	require.NoError(t, m.FromRaw(map[string]any{
+		"s":     "a\"b\\c\nd\te\u0001 中文 \u2028",
+		"i":     int64(-42),
+		"d":     0.1,
+		"big":   1e300,
+		"b":     true,
+		"bytes": []byte{0, 1, 2, 255},
+		"m":     map[string]any{"x": int64(1), "y": []any{"z", 2.5, false, nil}},
+		"e":     nil,
+	}))
+	m.PutDouble("nan", nan())
+	for k, v := range m.All() {
+		t.Run(k, func(t *testing.T) {
+			b := appendJSONValue(nil, v)
+			var got any
+			require.NoError(t, json.Unmarshal(b, &got), string(b))
+			want := v.AsRaw()
+			switch k {
+			case "bytes":
+				want = "AAEC/w=="
+			case "i":
+				want = -42.0
+			case "m":
+				want = map[string]any{"x": 1.0, "y": []any{"z", 2.5, false, nil}}
+			case "nan":
+				want = "NaN"
+			}
+			assert.Equal(t, want, got)
+		})
+	}
+}
+
+func nan() float64 { var z float64; return z / z }
+
+func TestCopyErrorRow(t *testing.T) {
+	for _, tc := range []struct {
+		where string
+		n     int
+		want  int
+	}{
+		{`COPY analytics_stage, line 17, column attributes: "{...}"`, 100, 16},
+		{`COPY analytics_stage, line 1`, 1, 0},
+		{`COPY analytics_stage, line 101, column x`, 100, -1},
+		{`SQL statement "..."`, 100, -1},
+		{``, 100, -1},
+	} {
+		assert.Equal(t, tc.want, copyErrorRow(&pgconn.PgError{Where: tc.where}, tc.n), tc.where)
+	}
+}
+
+func TestIsDataError(t *testing.T) {
+	for code, want := range map[string]bool{
+		"22P05": true, "22021": true, "23514": true, "54000": true,
+		"40001": false, "40P01": false, "57P01": false, "53300": false, "08006": false, "42P01": false,
+	} {
+		assert.Equal(t, want, isDataError(fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: code})), code)
+	}
+	assert.False(t, isDataError(context.DeadlineExceeded))
+}
+
+// TestConcurrentResendsCountOnce writes the same batches from several
+// goroutines at once (collectors racing on a resend): every id is stored and
+// counted once.
+func TestConcurrentResendsCountOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.store()
+	var recs []rec
+	for i := range 400 {
+		recs = append(recs, rec{name: "agent.session_takeover", product: "agent_workbench", id: fmt.Sprintf("c%03d", i),
+			at:    ts("2025-12-07T00:00:00Z").Add(time.Duration(i) * time.Minute),
+			attrs: map[string]any{"agent_id": fmt.Sprintf("a%d", i%3), "session_id": "s", "wait_duration_seconds": 2.0}})
+	}
+	batches := []plog.Logs{normalised(t, recs[:250]...), normalised(t, recs[150:]...), normalised(t, recs...)}
+	errs := make(chan error, 12)
+	results := make(chan Result, 12)
+	for g := range 12 {
+		go func() {
+			res, err := s.Write(ctx, batches[g%3])
+			results <- res
+			errs <- err
+		}()
+	}
+	inserted := 0
+	for range 12 {
+		require.NoError(t, <-errs)
+		inserted += (<-results).Inserted
+	}
+	assert.Equal(t, 400, inserted)
+	assert.Equal(t, 400, e.count(t, `SELECT count(*) FROM analytics_events`))
+	want := e.rollups(t)
+	require.Len(t, want, 4)
+	assert.Equal(t, row("2025-12-07", "", "agent.session_takeover", 400, 400, 800_000_000, 0), want[0])
+	assert.Equal(t, want, e.redisDays(t, "2025-12-07"))
+}
