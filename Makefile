@@ -28,7 +28,8 @@ $(BIN): builder-config.yaml $(GO_SOURCES) | $(OCB)
 	cp build/otelcol-analytics $(BIN)
 
 .PHONY: build
-build: $(BIN) ## Build bin/otelcol-analytics with ocb (installs ocb if missing)
+build: $(BIN) ## Build bin/otelcol-analytics with ocb (installs ocb if missing) and the commands in cmd/
+	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: services
 services: ## Make sure PostgreSQL and Redis answer (start or install them)

@@ -45,7 +45,13 @@ ensure_postgres() {
       psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database test'
     pg_login || { log "cannot log in to PostgreSQL as postgres@127.0.0.1/test"; exit 1; }
   fi
-  log "PostgreSQL answers on 127.0.0.1:5432"
+  # The database of the default otelcol-config.yaml (ANALYTICS_POSTGRES_DSN).
+  if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc "select 1 from pg_database where datname='analytics'" | grep -q 1; then
+    log "creating database analytics"
+    psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database analytics' ||
+      psql -h 127.0.0.1 -U postgres -d postgres -Atqc "select 1 from pg_database where datname='analytics'" | grep -q 1
+  fi
+  log "PostgreSQL answers on 127.0.0.1:5432 (databases test and analytics)"
 }
 
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
@@ -68,6 +74,11 @@ ensure_chromium() {
   if ! command -v chromium >/dev/null 2>&1; then
     log "installing Debian's chromium (for the report-page test)"
     apt_install chromium
+  fi
+  # A CJK font, so that the Chinese report renders as text, not boxes, in screenshots.
+  if ! fc-list 2>/dev/null | grep -qi -e 'wqy' -e 'noto.*cjk'; then
+    log "installing a CJK font (fonts-wqy-microhei)"
+    apt_install fonts-wqy-microhei
   fi
 }
 

@@ -64,7 +64,7 @@ func NewDefaultConfig() *Config {
 	return &Config{
 		HTTP: httpCfg,
 		Postgres: PostgresConfig{
-			DSN:          "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+			DSN:          "postgres://postgres@127.0.0.1:5432/analytics?sslmode=disable",
 			MaxConns:     4,
 			QueryTimeout: 5 * time.Second,
 		},

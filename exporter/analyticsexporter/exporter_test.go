@@ -236,8 +236,8 @@ func TestExporterSurvivesPostgresOutage(t *testing.T) {
 	h := newHarness(t, true)
 	u, err := url.Parse(string(h.cfg.Postgres.DSN))
 	require.NoError(t, err)
-	proxy := startProxy(t, u.Host)
-	u.Host = proxy.addr
+	proxy := testdb.StartProxy(t, u.Host)
+	u.Host = proxy.Addr
 	h.cfg.Postgres.DSN = configopaque.String(u.String())
 	h.cfg.Postgres.MinConns = 0
 	exp := h.start(t, nil)

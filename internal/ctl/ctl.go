@@ -32,7 +32,7 @@ const (
 
 // Defaults of the common options, the same as the analytics exporter's.
 const (
-	DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/analytics?sslmode=disable"
 	DefaultRedisAddr   = "127.0.0.1:6379"
 	DefaultKeyPrefix   = "analytics:"
 	DefaultTimezone    = "Asia/Shanghai"

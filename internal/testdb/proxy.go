@@ -1,4 +1,4 @@
-package analyticsexporter
+package testdb
 
 import (
 	"io"
@@ -9,13 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// tcpProxy forwards a loopback port to a target address. Close cuts every
+// Proxy is a TCP proxy on a loopback port in front of a server (PostgreSQL):
+// tests point a client at it and Close it to make the server unreachable.
+// Proxy forwards a loopback port to a target address. Close cuts every
 // connection and stops listening, as if the database went away; Open
 // listens on the same port again.
-type tcpProxy struct {
-	t      *testing.T
+type Proxy struct {
+	t      testing.TB
 	target string
-	addr   string
+	// Addr is the proxy's loopback address, stable across Close and Open.
+	Addr string
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -23,26 +26,27 @@ type tcpProxy struct {
 	wg    sync.WaitGroup
 }
 
-func startProxy(t *testing.T, target string) *tcpProxy {
+// StartProxy starts a Proxy to target; it is closed when the test ends.
+func StartProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p.addr = ln.Addr().String()
+	p.Addr = ln.Addr().String()
 	p.serve(ln)
 	t.Cleanup(p.Close)
 	return p
 }
 
 // Open listens again on the proxy's port.
-func (p *tcpProxy) Open() {
+func (p *Proxy) Open() {
 	p.t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
+	ln, err := net.Listen("tcp", p.Addr)
 	require.NoError(p.t, err)
 	p.serve(ln)
 }
 
-func (p *tcpProxy) serve(ln net.Listener) {
+func (p *Proxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()
@@ -76,7 +80,7 @@ func (p *tcpProxy) serve(ln net.Listener) {
 }
 
 // Close stops listening and cuts every open connection.
-func (p *tcpProxy) Close() {
+func (p *Proxy) Close() {
 	p.mu.Lock()
 	if p.ln != nil {
 		_ = p.ln.Close()
