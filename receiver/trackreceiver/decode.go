@@ -1,0 +1,732 @@
+package trackreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+)
+
+// The machine-readable reasons of refused requests and rejected calls, as
+// they appear in responses ("reason") and in the receiver's telemetry.
+const (
+	reasonMalformedJSON    = "malformed_json"     // the body is not a JSON object of the expected shape
+	reasonInvalidEvent     = "invalid_event"      // a batch entry is not a JSON object
+	reasonMissingEvent     = "missing_event"      // a track call without an event name
+	reasonInvalidField     = "invalid_field"      // a field of the wrong JSON type, a bad time, a number out of range
+	reasonUnsupportedType  = "unsupported_type"   // a non-track call on /v1/track, an unknown type in a batch
+	reasonEventTooLarge    = "event_too_large"    // a call over max_event_bytes
+	reasonBodyTooLarge     = "body_too_large"     // a body over max_request_body_size
+	reasonTooManyEvents    = "too_many_events"    // a batch over max_batch_events
+	reasonUnauthorized     = "unauthorized"       // missing or unknown write key, or an auth extension refused
+	reasonUnreadableBody   = "unreadable_body"    // the body could not be read or decompressed
+	reasonMethodNotAllowed = "method_not_allowed" // not a POST
+	reasonNotFound         = "not_found"          // not one of the receiver's paths
+	reasonBackPressure     = "back_pressure"      // the pipeline refused with a retryable error (503)
+	reasonPipelineRejected = "pipeline_rejected"  // the pipeline refused with a permanent error (400)
+)
+
+// Segment call types. Only track calls become business events; the others
+// are accepted and dropped when they come through /v1/batch (or their own
+// endpoints), so Segment clients pointed at this receiver keep working.
+const typeTrack = "track"
+
+var ignoredTypes = map[string]bool{
+	"identify": true, "page": true, "screen": true, "group": true, "alias": true,
+}
+
+// Attribute names the receiver sets besides the properties.
+const (
+	attrContext = "context"
+	attrService = "service.name"
+)
+
+// limits bound a request body.
+type limits struct {
+	maxBatchEvents int
+	maxEventBytes  int
+}
+
+// apiError is a refused request: the HTTP status and the JSON reason and
+// message of the response.
+type apiError struct {
+	status  int
+	reason  string
+	message string
+	// call is set when the error is about the content of the one call of a
+	// /v1/track request (it is then also counted as a rejected event).
+	call bool
+}
+
+func (e *apiError) Error() string { return e.reason + ": " + e.message }
+
+// callError is a call that cannot become a log record.
+type callError struct {
+	reason  string
+	message string
+}
+
+// rejectedCall is a call of a batch that was rejected alone, as reported in
+// the response.
+type rejectedCall struct {
+	Index   int    `json:"index"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// call is one decoded track call, ready to become a log record once its
+// product is known.
+type call struct {
+	name string
+	// attrs are the properties plus event.id, customer_id and context.
+	attrs pcommon.Map
+	// ctxProduct is context.service.name ("" if absent).
+	ctxProduct string
+	// ts is the event time; 0 when the call carries none (the record then
+	// has only ObservedTimestamp = the time received).
+	ts pcommon.Timestamp
+}
+
+// typeCount counts the ignored calls of one type.
+type typeCount struct {
+	typ string
+	n   int
+}
+
+// payload is a decoded request body.
+type payload struct {
+	// writeKey is the body's top-level writeKey ("" if absent).
+	writeKey string
+	calls    []call
+	rejected []rejectedCall
+	ignored  []typeCount
+}
+
+func (p *payload) ignore(typ string) {
+	for i := range p.ignored {
+		if p.ignored[i].typ == typ {
+			p.ignored[i].n++
+			return
+		}
+	}
+	p.ignored = append(p.ignored, typeCount{typ, 1})
+}
+
+func (p *payload) ignoredTotal() int {
+	n := 0
+	for _, tc := range p.ignored {
+		n += tc.n
+	}
+	return n
+}
+
+// decodeTrack decodes a /v1/track body: one Segment track call. The payload
+// is returned whenever the body is a JSON object (so its writeKey can be
+// checked), also together with an error about the call.
+func decodeTrack(body []byte, receivedAt time.Time, lim limits) (*payload, *apiError) {
+	if len(body) > lim.maxEventBytes {
+		return nil, &apiError{
+			status: http.StatusRequestEntityTooLarge, reason: reasonEventTooLarge, call: true,
+			message: fmt.Sprintf("the track call is %d bytes, more than max_event_bytes (%d)", len(body), lim.maxEventBytes),
+		}
+	}
+	obj, err := parseObject(body)
+	if err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, reason: reasonMalformedJSON, message: "the body is not a JSON object: " + err.Error()}
+	}
+	p := &payload{}
+	if aerr := p.setWriteKey(obj); aerr != nil {
+		return p, aerr
+	}
+	typ, cerr := callType(obj)
+	if cerr == nil && typ != typeTrack {
+		cerr = &callError{reasonUnsupportedType, "type " + strconv.Quote(typ) +
+			" is not accepted on /v1/track: send track calls here (other calls may go through /v1/batch, where they are ignored)"}
+	}
+	var c call
+	if cerr == nil {
+		c, cerr = decodeCall(obj, pcommon.NewMap(), "", receivedAt)
+	}
+	if cerr != nil {
+		return p, &apiError{status: http.StatusBadRequest, reason: cerr.reason, message: cerr.message, call: true}
+	}
+	p.calls = []call{c}
+	return p, nil
+}
+
+// decodeBatch decodes a /v1/batch body: {"batch":[call…],"context":{…},
+// "sentAt":…}. A call that cannot be used is rejected alone (listed in
+// payload.rejected); a non-track call is ignored (counted by type).
+func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiError) {
+	obj, err := parseObject(body)
+	if err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, reason: reasonMalformedJSON, message: "the body is not a JSON object: " + err.Error()}
+	}
+	p := &payload{}
+	if aerr := p.setWriteKey(obj); aerr != nil {
+		return p, aerr
+	}
+	raw, ok := obj["batch"]
+	if !ok || isNull(raw) {
+		return p, &apiError{
+			status: http.StatusBadRequest, reason: reasonMalformedJSON,
+			message: `the body has no "batch": a /v1/batch body is {"batch":[{"type":"track","event":…},…]}`,
+		}
+	}
+	var entries []json.RawMessage
+	if jsonKind(raw) != "an array" || json.Unmarshal(raw, &entries) != nil {
+		return p, &apiError{
+			status: http.StatusBadRequest, reason: reasonMalformedJSON,
+			message: "batch must be a JSON array, got " + jsonKind(raw),
+		}
+	}
+	if len(entries) > lim.maxBatchEvents {
+		return p, &apiError{
+			status: http.StatusRequestEntityTooLarge, reason: reasonTooManyEvents,
+			message: fmt.Sprintf("the batch has %d calls, more than max_batch_events (%d); split it", len(entries), lim.maxBatchEvents),
+		}
+	}
+
+	// The batch's context and sentAt apply to every call that lacks them.
+	batchCtx := pcommon.NewMap()
+	if raw, ok := obj["context"]; ok && !isNull(raw) {
+		if jsonKind(raw) != "an object" {
+			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidField, message: "context must be a JSON object, got " + jsonKind(raw)}
+		}
+		if err := fillMap(batchCtx, raw, false); err != nil {
+			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidField, message: "context." + err.Error()}
+		}
+	}
+	batchSentAt, cerr := stringField(obj, "sentAt")
+	if cerr == nil && batchSentAt != "" {
+		_, cerr = parseTime("sentAt", batchSentAt)
+	}
+	if cerr != nil {
+		return p, &apiError{status: http.StatusBadRequest, reason: cerr.reason, message: cerr.message}
+	}
+
+	p.calls = make([]call, 0, len(entries))
+	for i, raw := range entries {
+		c, cerr := decodeEntry(raw, batchCtx, batchSentAt, receivedAt, lim, p)
+		if cerr != nil {
+			p.rejected = append(p.rejected, rejectedCall{Index: i, Reason: cerr.reason, Message: "batch[" + strconv.Itoa(i) + "]: " + cerr.message})
+			continue
+		}
+		if c != nil {
+			p.calls = append(p.calls, *c)
+		}
+	}
+	return p, nil
+}
+
+// decodeEntry decodes one call of a batch: nil, nil when it is ignored.
+func decodeEntry(raw json.RawMessage, batchCtx pcommon.Map, batchSentAt string, receivedAt time.Time, lim limits, p *payload) (*call, *callError) {
+	if len(raw) > lim.maxEventBytes {
+		return nil, &callError{reasonEventTooLarge, fmt.Sprintf("the call is %d bytes, more than max_event_bytes (%d)", len(raw), lim.maxEventBytes)}
+	}
+	if jsonKind(raw) != "an object" {
+		return nil, &callError{reasonInvalidEvent, "a call must be a JSON object, got " + jsonKind(raw)}
+	}
+	obj, err := parseObject(raw)
+	if err != nil { // cannot happen: raw is valid JSON
+		return nil, &callError{reasonInvalidEvent, "a call must be a JSON object: " + err.Error()}
+	}
+	typ, cerr := callType(obj)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if typ != typeTrack {
+		if ignoredTypes[typ] {
+			p.ignore(typ)
+			return nil, nil
+		}
+		return nil, &callError{reasonUnsupportedType, "unknown type " + quote(typ) + " (want track; identify, page, screen, group and alias are ignored)"}
+	}
+	c, cerr := decodeCall(obj, batchCtx, batchSentAt, receivedAt)
+	if cerr != nil {
+		return nil, cerr
+	}
+	return &c, nil
+}
+
+func (p *payload) setWriteKey(obj map[string]json.RawMessage) *apiError {
+	key, cerr := stringField(obj, "writeKey")
+	if cerr != nil {
+		return &apiError{status: http.StatusBadRequest, reason: cerr.reason, message: cerr.message}
+	}
+	p.writeKey = key
+	return nil
+}
+
+// callType is the call's type; an absent or empty type means track.
+func callType(obj map[string]json.RawMessage) (string, *callError) {
+	typ, cerr := stringField(obj, "type")
+	if cerr != nil {
+		return "", cerr
+	}
+	if typ == "" {
+		return typeTrack, nil
+	}
+	return typ, nil
+}
+
+// decodeCall turns one track call into a call. batchCtx and batchSentAt
+// come from the enclosing batch (empty for /v1/track).
+func decodeCall(obj map[string]json.RawMessage, batchCtx pcommon.Map, batchSentAt string, receivedAt time.Time) (call, *callError) {
+	name, cerr := stringField(obj, "event")
+	if cerr != nil {
+		return call{}, cerr
+	}
+	if name == "" {
+		return call{}, &callError{reasonMissingEvent, `event is missing: a track call needs an event name, e.g. {"event":"session.start","properties":{…}}`}
+	}
+	c := call{name: name, attrs: pcommon.NewMap()}
+
+	// properties → attributes, types kept; a null property is left out.
+	if raw, ok := obj["properties"]; ok && !isNull(raw) {
+		if jsonKind(raw) != "an object" {
+			return call{}, &callError{reasonInvalidField, "properties must be a JSON object, got " + jsonKind(raw)}
+		}
+		if err := fillMap(c.attrs, raw, true); err != nil {
+			return call{}, &callError{reasonInvalidField, "properties." + err.Error()}
+		}
+	}
+
+	// messageId → event.id (it wins over a property of that name).
+	id, cerr := idField(obj, "messageId")
+	if cerr != nil {
+		return call{}, cerr
+	}
+	if id != "" {
+		c.attrs.PutStr(catalog.WireEventID, id)
+	}
+
+	// userId, else anonymousId → customer_id, unless a property sets it.
+	userID, cerr := idField(obj, "userId")
+	if cerr != nil {
+		return call{}, cerr
+	}
+	anonID, cerr := idField(obj, "anonymousId")
+	if cerr != nil {
+		return call{}, cerr
+	}
+	if _, set := c.attrs.Get(catalog.KeyCustomerID); !set {
+		if userID != "" {
+			c.attrs.PutStr(catalog.KeyCustomerID, userID)
+		} else if anonID != "" {
+			c.attrs.PutStr(catalog.KeyCustomerID, anonID)
+		}
+	}
+
+	// context (merged over the batch's) → the map attribute "context",
+	// unless a property has that name; its service.name is a product source.
+	ctx := pcommon.NewMap()
+	if raw, ok := obj["context"]; ok && !isNull(raw) {
+		if jsonKind(raw) != "an object" {
+			return call{}, &callError{reasonInvalidField, "context must be a JSON object, got " + jsonKind(raw)}
+		}
+		if err := fillMap(ctx, raw, false); err != nil {
+			return call{}, &callError{reasonInvalidField, "context." + err.Error()}
+		}
+	}
+	if batchCtx.Len() > 0 {
+		mergeMissing(ctx, batchCtx)
+	}
+	c.ctxProduct = serviceName(ctx)
+	if ctx.Len() > 0 {
+		if _, set := c.attrs.Get(attrContext); !set {
+			ctx.MoveTo(c.attrs.PutEmptyMap(attrContext))
+		}
+	}
+
+	ts, cerr := eventTime(obj, batchSentAt, receivedAt)
+	if cerr != nil {
+		return call{}, cerr
+	}
+	c.ts = ts
+	return c, nil
+}
+
+// eventTime resolves the event time the way Segment does:
+//
+//   - timestamp, when present, is used as it is;
+//   - else originalTimestamp corrected for the sender's clock skew:
+//     receivedAt − (sentAt − originalTimestamp), with sentAt the call's or
+//     else the batch's; without sentAt, originalTimestamp as it is;
+//   - else 0: no event time (the record keeps only ObservedTimestamp =
+//     receivedAt, which the eventcatalog processor then takes as the time).
+//
+// Every time field present must parse, used or not.
+func eventTime(obj map[string]json.RawMessage, batchSentAt string, receivedAt time.Time) (pcommon.Timestamp, *callError) {
+	var times [3]time.Time
+	var present [3]bool
+	for i, field := range [3]string{"timestamp", "originalTimestamp", "sentAt"} {
+		s, cerr := stringField(obj, field)
+		if cerr != nil {
+			return 0, cerr
+		}
+		if s == "" && field == "sentAt" && batchSentAt != "" {
+			s, field = batchSentAt, "batch sentAt"
+		}
+		if s == "" {
+			continue
+		}
+		t, cerr := parseTime(field, s)
+		if cerr != nil {
+			return 0, cerr
+		}
+		times[i], present[i] = t, true
+	}
+	timestamp, original, sentAt := times[0], times[1], times[2]
+	var t time.Time
+	what := "timestamp"
+	switch {
+	case present[0]:
+		t = timestamp
+	case present[1] && present[2]:
+		t = receivedAt.Add(-sentAt.Sub(original))
+		what = "the skew-corrected time receivedAt − (sentAt − originalTimestamp)"
+	case present[1]:
+		t, what = original, "originalTimestamp"
+	default:
+		return 0, nil
+	}
+	if !t.After(time.Unix(0, 0)) || t.After(maxTime) {
+		return 0, &callError{reasonInvalidField, what + " " + t.UTC().Format(time.RFC3339Nano) +
+			" is outside the representable range (after 1970-01-01, before 2262-04-11)"}
+	}
+	return pcommon.NewTimestampFromTime(t), nil
+}
+
+// maxTime is the latest time Unix nanoseconds in an int64 can hold.
+var maxTime = time.Unix(0, math.MaxInt64)
+
+// timeLayouts are the accepted forms of a time: ISO-8601 / RFC 3339 with
+// any fraction of a second, with or without a zone (none: UTC), with a T or
+// a space, or a date alone (midnight UTC).
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02",
+}
+
+func parseTime(field, s string) (time.Time, *callError) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, &callError{reasonInvalidField, field + ": cannot read " + quote(s) +
+		" as an ISO-8601 time (e.g. 2025-12-15T08:00:00.000Z)"}
+}
+
+// serviceName is ctx.service.name when it is a non-empty string.
+func serviceName(ctx pcommon.Map) string {
+	svc, ok := ctx.Get("service")
+	if !ok || svc.Type() != pcommon.ValueTypeMap {
+		return ""
+	}
+	name, ok := svc.Map().Get("name")
+	if !ok || name.Type() != pcommon.ValueTypeStr {
+		return ""
+	}
+	return name.Str()
+}
+
+// mergeMissing copies into dst every entry of src that dst lacks, merging
+// maps present in both (dst's values win).
+func mergeMissing(dst, src pcommon.Map) {
+	for k, sv := range src.All() {
+		dv, ok := dst.Get(k)
+		if !ok {
+			sv.CopyTo(dst.PutEmpty(k))
+			continue
+		}
+		if dv.Type() == pcommon.ValueTypeMap && sv.Type() == pcommon.ValueTypeMap {
+			mergeMissing(dv.Map(), sv.Map())
+		}
+	}
+}
+
+// ---- JSON helpers ----
+
+// parseObject parses a JSON object into its raw members (last duplicate
+// wins). It fails on anything else, including trailing data.
+func parseObject(data []byte) (map[string]json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, errors.New("got " + jsonKind(bytes.TrimSpace(data)))
+		}
+		return nil, err
+	}
+	if obj == nil {
+		return nil, errors.New("got null")
+	}
+	return obj, nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// jsonKind names the kind of a raw JSON value for messages.
+func jsonKind(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// stringField reads an optional string member: "" when absent or null.
+func stringField(obj map[string]json.RawMessage, field string) (string, *callError) {
+	raw, ok := obj[field]
+	if !ok || isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if jsonKind(raw) != "a string" || json.Unmarshal(raw, &s) != nil {
+		return "", &callError{reasonInvalidField, field + " must be a string, got " + jsonKind(raw)}
+	}
+	return s, nil
+}
+
+// idField reads an optional id member: a string, or a number taken as the
+// text it was written as.
+func idField(obj map[string]json.RawMessage, field string) (string, *callError) {
+	raw, ok := obj[field]
+	if ok && jsonKind(raw) == "a number" {
+		return string(raw), nil
+	}
+	s, cerr := stringField(obj, field)
+	if cerr != nil {
+		cerr.message = field + " must be a string (or a number), got " + jsonKind(raw)
+	}
+	return s, cerr
+}
+
+// valueError is a JSON value that cannot become an attribute value; path
+// locates it ("price", "items[2].qty").
+type valueError struct {
+	path string
+	msg  string
+}
+
+func (e *valueError) Error() string { return e.path + ": " + e.msg }
+
+func (e *valueError) under(key string) *valueError {
+	switch {
+	case e.path == "":
+		e.path = key
+	case strings.HasPrefix(e.path, "["):
+		e.path = key + e.path
+	default:
+		e.path = key + "." + e.path
+	}
+	return e
+}
+
+// fillMap puts the members of the JSON object raw into dst, in order (a
+// repeated key: the last value wins, in the first one's place). With
+// dropNulls, a null member is left out (and removes an earlier one).
+func fillMap(dst pcommon.Map, raw json.RawMessage, dropNulls bool) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return &valueError{msg: err.Error()}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return &valueError{msg: "not a JSON object"}
+	}
+	return fillObject(dec, dst, dropNulls)
+}
+
+func fillObject(dec *json.Decoder, dst pcommon.Map, dropNulls bool) error {
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return &valueError{msg: err.Error()}
+		}
+		k, ok := tok.(string)
+		if !ok {
+			return &valueError{msg: "object key is not a string"}
+		}
+		v := dst.PutEmpty(k)
+		if err := fillValue(dec, v); err != nil {
+			var ve *valueError
+			if errors.As(err, &ve) {
+				return ve.under(k)
+			}
+			return err
+		}
+		if dropNulls && v.Type() == pcommon.ValueTypeEmpty {
+			dst.Remove(k)
+		}
+	}
+	_, err := dec.Token() // '}'
+	if err != nil {
+		return &valueError{msg: err.Error()}
+	}
+	return nil
+}
+
+// fillValue reads the next JSON value of dec into v: string → Str, true and
+// false → Bool, an integer written without fraction or exponent that fits
+// int64 → Int, any other number → Double, object → Map, array → Slice, null
+// → an empty value.
+func fillValue(dec *json.Decoder, v pcommon.Value) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return &valueError{msg: err.Error()}
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			return fillObject(dec, v.SetEmptyMap(), false)
+		case '[':
+			s := v.SetEmptySlice()
+			for i := 0; dec.More(); i++ {
+				if err := fillValue(dec, s.AppendEmpty()); err != nil {
+					var ve *valueError
+					if errors.As(err, &ve) {
+						return ve.under("[" + strconv.Itoa(i) + "]")
+					}
+					return err
+				}
+			}
+			if _, err := dec.Token(); err != nil { // ']'
+				return &valueError{msg: err.Error()}
+			}
+			return nil
+		}
+		return &valueError{msg: "unexpected " + t.String()}
+	case string:
+		v.SetStr(t)
+	case bool:
+		v.SetBool(t)
+	case json.Number:
+		return setNumber(v, t)
+	case nil:
+		// null: left empty
+	}
+	return nil
+}
+
+// setNumber stores a JSON number: Int when written as an integer (no
+// fraction, no exponent) that fits int64, else Double. A double is accepted
+// where the catalog wants an int only if it is not, so 3 → Int(3) while 3.0
+// and 3e0 → Double(3).
+func setNumber(v pcommon.Value, n json.Number) error {
+	s := string(n)
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			v.SetInt(i)
+			return nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if math.IsInf(f, 0) || (err != nil && !errors.Is(err, strconv.ErrRange)) {
+		return &valueError{msg: "number " + quote(s) + " is out of range"}
+	}
+	v.SetDouble(f)
+	return nil
+}
+
+// quote quotes s for a message, cut to 64 bytes.
+func quote(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// ---- log records ----
+
+// scopeName is the instrumentation scope of the records the receiver makes.
+const scopeName = "github.com/otelcol-analytics/otelcol-analytics/receiver/trackreceiver"
+
+// toLogs turns the calls into log records, one ResourceLogs per product (in
+// order of first appearance), the product of each call given by productOf.
+// The calls' attribute maps are moved into the records.
+func toLogs(calls []call, productOf func(ctxProduct string) string, receivedAt time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	observed := pcommon.NewTimestampFromTime(receivedAt)
+	groups := make(map[string]plog.LogRecordSlice, 2)
+	for i := range calls {
+		c := &calls[i]
+		product := productOf(c.ctxProduct)
+		recs, ok := groups[product]
+		if !ok {
+			rl := ld.ResourceLogs().AppendEmpty()
+			if product != "" {
+				rl.Resource().Attributes().PutStr(attrService, product)
+			}
+			sl := rl.ScopeLogs().AppendEmpty()
+			sl.Scope().SetName(scopeName)
+			recs = sl.LogRecords()
+			groups[product] = recs
+		}
+		lr := recs.AppendEmpty()
+		lr.SetEventName(c.name)
+		lr.SetTimestamp(c.ts)
+		lr.SetObservedTimestamp(observed)
+		c.attrs.MoveTo(lr.Attributes())
+	}
+	return ld
+}
+
+// readBody reads at most limit+1 bytes of body (so that "too large" can be
+// told apart from "exactly the limit").
+func readBody(body io.Reader, limit int64) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(body, limit+1))
+}
+
+// decodeIgnored decodes the body of a call of a type the receiver ignores
+// (POST /v1/identify …): it must be a JSON object; only its writeKey is
+// read.
+func decodeIgnored(body []byte, typ string, lim limits) (*payload, *apiError) {
+	if len(body) > lim.maxEventBytes {
+		return nil, &apiError{
+			status: http.StatusRequestEntityTooLarge, reason: reasonEventTooLarge,
+			message: fmt.Sprintf("the %s call is %d bytes, more than max_event_bytes (%d)", typ, len(body), lim.maxEventBytes),
+		}
+	}
+	obj, err := parseObject(body)
+	if err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, reason: reasonMalformedJSON, message: "the body is not a JSON object: " + err.Error()}
+	}
+	p := &payload{}
+	if aerr := p.setWriteKey(obj); aerr != nil {
+		return p, aerr
+	}
+	p.ignore(typ)
+	return p, nil
+}
