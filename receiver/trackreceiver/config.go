@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configopaque"
 )
 
 // Defaults, mirroring Segment's HTTP tracking API limits.
@@ -32,7 +31,13 @@ type Config struct {
 	// (service.name) of the events sent with it. A key mapped to "" is
 	// accepted without fixing the product. Empty (the default): no write-key
 	// authentication at all (an `auth` extension may still apply).
-	WriteKeys map[configopaque.String]string `mapstructure:"write_keys"`
+	//
+	// Keys are plain strings, not configopaque: a Segment write key is an
+	// identifier that web pages ship in their JavaScript, not a secret, and
+	// redacting map keys would print every key as the same "[REDACTED]" —
+	// which made the collector fail to marshal a config with two keys. Use an
+	// `auth` extension where a real secret is needed.
+	WriteKeys map[string]string `mapstructure:"write_keys"`
 
 	// MaxBatchEvents is the most calls one /v1/batch request may carry; a
 	// larger batch is refused whole with 413. Default 500.

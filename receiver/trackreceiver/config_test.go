@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
@@ -30,7 +29,7 @@ func TestLoadConfig(t *testing.T) {
 	cors := confighttp.NewDefaultCORSConfig()
 	cors.AllowedOrigins = []string{"https://shop.example.com"}
 	custom.ServerConfig.CORS = configoptional.Some(cors)
-	custom.WriteKeys = map[configopaque.String]string{
+	custom.WriteKeys = map[string]string{
 		"wk_chatbot_123":   "ai_chatbot",
 		"wk_workbench_456": "agent_workbench",
 		"wk_any_789":       "",
@@ -95,15 +94,15 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, time.Second, cfg.RetryAfter)
 }
 
-// A write key is a secret: it must not show when the configuration is
-// printed.
-func TestWriteKeysRedacted(t *testing.T) {
+// A configuration with several write keys marshals (the collector prints
+// its effective configuration at start; redacted map keys once collided
+// there and stopped the collector).
+func TestWriteKeysMarshal(t *testing.T) {
 	cfg := createDefaultConfig()
-	cfg.WriteKeys = map[configopaque.String]string{"wk_secret_value": "ai_chatbot"}
+	cfg.WriteKeys = map[string]string{"wk_chat": "ai_chatbot", "wk_desk": "agent_workbench", "wk_web": ""}
 	conf := confmap.New()
 	require.NoError(t, conf.Marshal(cfg))
-	assert.NotContains(t, conf.ToStringMap()["write_keys"], "wk_secret_value")
-	assert.Equal(t, map[string]any{"[REDACTED]": "ai_chatbot"}, conf.ToStringMap()["write_keys"])
+	assert.Equal(t, map[string]any{"wk_chat": "ai_chatbot", "wk_desk": "agent_workbench", "wk_web": ""}, conf.ToStringMap()["write_keys"])
 }
 
 // The write keys, being map keys, cannot be ${env:…} references one by
@@ -113,11 +112,11 @@ func TestWriteKeysFromEnv(t *testing.T) {
 	t.Setenv("TRACK_WRITE_KEYS", "{wk_chatbot_123: ai_chatbot, wk_workbench_456: agent_workbench}")
 	tests := []struct {
 		yaml string
-		want map[configopaque.String]string
+		want map[string]string
 	}{
 		{
 			yaml: "track:\n  write_keys: ${env:TRACK_WRITE_KEYS}\n",
-			want: map[configopaque.String]string{"wk_chatbot_123": "ai_chatbot", "wk_workbench_456": "agent_workbench"},
+			want: map[string]string{"wk_chatbot_123": "ai_chatbot", "wk_workbench_456": "agent_workbench"},
 		},
 		{
 			yaml: "track:\n  write_keys: ${env:TRACK_WRITE_KEYS_UNSET}\n",

@@ -25,7 +25,6 @@ import (
 	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/confignet"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -194,7 +193,7 @@ func normalized(t *testing.T, product string, lr plog.LogRecord) (normalize.Outc
 
 func TestTrackSingle(t *testing.T) {
 	cfg := testConfig()
-	cfg.WriteKeys = map[configopaque.String]string{"wk_chat": "ai_chatbot"}
+	cfg.WriteKeys = map[string]string{"wk_chat": "ai_chatbot"}
 	sink := new(consumertest.LogsSink)
 	h := newHarness(t, cfg, sink)
 
@@ -534,7 +533,7 @@ func TestEndpointAliases(t *testing.T) {
 
 func TestWriteKeys(t *testing.T) {
 	cfg := testConfig()
-	cfg.WriteKeys = map[configopaque.String]string{"wk_chat": "ai_chatbot", "wk_any": ""}
+	cfg.WriteKeys = map[string]string{"wk_chat": "ai_chatbot", "wk_any": ""}
 	sink := new(consumertest.LogsSink)
 	h := newHarness(t, cfg, sink)
 
