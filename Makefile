@@ -39,6 +39,12 @@ services: ## Make sure PostgreSQL and Redis answer (start or install them)
 run: build services ## Build, ensure PostgreSQL and Redis, run the collector in the foreground
 	$(BIN) --config $(CONFIG)
 
+DEMO_FLAGS ?=
+
+.PHONY: demo
+demo: build services ## Self-checking demo: collector + a simulated month, case study checked field by field (DEMO_FLAGS='--keep-running --scale 50 --month 2025-12')
+	bin/demo $(DEMO_FLAGS)
+
 .PHONY: test
 test: build ## Run every test (needs PostgreSQL and Redis: `make services`)
 	$(GO) vet ./...

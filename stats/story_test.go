@@ -56,3 +56,34 @@ func TestComputeMetricsClamp(t *testing.T) {
 	m = ComputeMetrics(Totals{evSessionStart: {Events: 3}}, 1005)
 	assert.Equal(t, "603/20", m.AI.CostSaved.RatString())
 }
+
+// BuildCaseStudy is pure: the seed's sample numbers give the seed's display
+// strings, and an empty month gives no data and no NaN.
+func TestBuildCaseStudy(t *testing.T) {
+	m := Metrics{
+		AI:      AIMetrics{Sessions: 5420, Escalations: 797, Resolved: 4623, Rate: rat("0.853"), AvgResponseMS: rat("1500"), CostSaved: rat("54200")},
+		Agent:   AgentMetrics{SessionsHandled: 812, AvgFirstResp: rat("30"), AvgHandle: rat("480")},
+		Tickets: TicketMetrics{Resolved: 156, SLAMet: 148, AvgResolution: rat("4"), SLARate: rat("0.952")},
+	}
+	written := time.Date(2025, 12, 31, 16, 5, 0, 0, time.UTC)
+	st := DataStatus{Month: Month{Year: 2025, Month: 12}, Complete: true, Rejected: 3, LastWritten: written}
+	cs := BuildCaseStudy(m, st, shanghai, LangZH, 1000)
+	assert.Equal(t, CaseAI{TotalCustomersServed: 5420, AIResolutionRate: "85.3%", AvgResponseTime: "1.5秒", CostSaved: "¥54,200"}, cs.AIChatbot)
+	assert.Equal(t, CaseAgent{SessionsHandled: 812, AvgFirstResponse: "30秒", AvgHandleTime: "8分钟"}, cs.AgentWorkbench)
+	assert.Equal(t, CaseTickets{TicketsResolved: 156, AvgResolutionTime: "4小时", SLAMetRate: "95.2%"}, cs.Tickets)
+	assert.Equal(t, "2025年12月", cs.Period)
+	assert.Equal(t, Story(m, st, shanghai, LangZH), cs.Story)
+	assert.Equal(t, int64(4623), cs.Raw.AIChatbot.AIResolved)
+	assert.InDelta(t, 10.0, cs.Raw.AIChatbot.CostPerResolutionYuan, 0)
+	assert.Equal(t, DataStatusJSON{Month: "2025-12", Timezone: "Asia/Shanghai", Complete: true, RejectedEvents: 3,
+		LastWrittenAt: func() *string { s := "2026-01-01T00:05:00+08:00"; return &s }()}, cs.Data)
+	assert.Equal(t, "CNY 54,200", BuildCaseStudy(m, st, shanghai, LangEN, 1000).AIChatbot.CostSaved)
+
+	empty := BuildCaseStudy(ComputeMetrics(Totals{}, 1250), DataStatus{Month: Month{Year: 2025, Month: 11}}, shanghai, LangZH, 1250)
+	assert.Equal(t, CaseAI{AIResolutionRate: "暂无数据", AvgResponseTime: "暂无数据", CostSaved: "¥0"}, empty.AIChatbot)
+	assert.Equal(t, "暂无数据", empty.Tickets.SLAMetRate)
+	assert.Nil(t, empty.Raw.AIChatbot.AIResolutionRate)
+	assert.InDelta(t, 12.5, empty.Raw.AIChatbot.CostPerResolutionYuan, 0)
+	assert.Nil(t, empty.Data.LastWrittenAt)
+	assert.Equal(t, "本月暂无业务数据。（数据说明：2025年11月尚未结束，数据截至目前；被拒绝未计入的事件 0 条；暂无写入记录。）", empty.Story)
+}

@@ -238,6 +238,19 @@ func (v view) status(st DataStatus) DataStatusJSON {
 }
 
 func (v view) caseStudy(m Metrics, st DataStatus) CaseStudy {
+	return BuildCaseStudy(m, st, v.loc, v.lang, v.costFen)
+}
+
+// BuildCaseStudy is the body of /api/analytics/case-study for the metrics m
+// of the month st.Month: the seed's display strings and story in lang, the
+// raw numbers, and the data status (times shown in loc). costFen is the
+// cost per AI resolution in fen (the raw cost_per_resolution_yuan). It is
+// pure: the handler calls it with the metrics it computed from the rollups,
+// and the simulator's expectation (internal/simulate/casestudy) with the
+// metrics it computed on its own from the events it sent, so both sides use
+// the same formatting and story code.
+func BuildCaseStudy(m Metrics, st DataStatus, loc *time.Location, lang Lang, costFen int64) CaseStudy {
+	v := view{lang: lang, loc: loc, costFen: costFen}
 	cs := CaseStudy{
 		Period: FormatPeriod(st.Month, v.lang),
 		AIChatbot: CaseAI{

@@ -51,14 +51,17 @@ type Raw struct {
 	SessionsEscalated    int64    `json:"sessions_escalated"`     // count(session.escalate)
 	AIResolvedSessions   int64    `json:"ai_resolved_sessions"`   // max(start − escalate, 0)
 	AIResolutionRate     *float64 `json:"ai_resolution_rate"`     // (start − escalate)/start
+	Messages             int64    `json:"messages"`               // count(session.message)
 	ResponseTimeMs       Avg      `json:"response_time_ms"`       // session.message
 	CostPerResolution    float64  `json:"cost_per_resolution"`
 	CostSaved            float64  `json:"cost_saved"` // AI-resolved sessions × cost per resolution
 	// Agent workbench.
 	SessionsHandled       int64 `json:"sessions_handled"`        // count(agent.session_takeover)
 	WaitDurationSeconds   Avg   `json:"wait_duration_seconds"`   // avg_first_response
+	SessionsReleased      int64 `json:"sessions_released"`       // count(agent.session_release)
 	HandleDurationSeconds Avg   `json:"handle_duration_seconds"` // avg_handle_time (agent.session_release)
 	// Tickets.
+	TicketsCreated          int64    `json:"tickets_created"`           // count(ticket.created)
 	TicketsResolved         int64    `json:"tickets_resolved"`          // count(ticket.closed)
 	ResolutionDurationHours Avg      `json:"resolution_duration_hours"` // avg_resolution_time
 	SLAMet                  int64    `json:"sla_met"`                   // count(ticket.closed with sla_met)
@@ -250,12 +253,16 @@ func rawOf(rows []counters.Row, cost float64) Raw {
 		case bizevents.EventSessionEscalate:
 			r.SessionsEscalated += v.Events
 		case bizevents.EventSessionMessage:
+			r.Messages += v.Events
 			avg(&r.ResponseTimeMs, v)
 		case bizevents.EventAgentSessionTakeover:
 			r.SessionsHandled += v.Events
 			avg(&r.WaitDurationSeconds, v)
 		case bizevents.EventAgentSessionRelease:
+			r.SessionsReleased += v.Events
 			avg(&r.HandleDurationSeconds, v)
+		case bizevents.EventTicketCreated:
+			r.TicketsCreated += v.Events
 		case bizevents.EventTicketClosed:
 			r.TicketsResolved += v.Events
 			r.SLAMet += v.FlagTrue

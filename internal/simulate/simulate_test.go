@@ -72,6 +72,7 @@ func TestExpectationByHand(t *testing.T) {
 		ev("ticket.closed", "e16", "2025-12-02 12:00:00", s("ticket_id", "t2"), f("resolution_duration_hours", 10.25), bl("sla_met", false), s("agent_id", "a2")),
 		ev("ticket.closed", "e17", "2025-12-03 12:00:00", s("ticket_id", "t3"), f("resolution_duration_hours", 2), bl("sla_met", true)),
 		ev("agent.logout", "e18", "2025-12-01 18:00:00", s("agent_id", "a1"), f("online_duration_seconds", 32400)),
+		ev("ticket.created", "e19", "2025-12-02 09:00:00", s("ticket_id", "t1")),
 	}
 	// Resends of e2 and e15 (same id, same content) count once.
 	resent := []Event{script[1], script[14]}
@@ -85,8 +86,8 @@ func TestExpectationByHand(t *testing.T) {
 	}
 	exp := x.Expectation()
 
-	assert.Equal(t, int64(20), exp.EventsSent)
-	assert.Equal(t, int64(18), exp.UniqueEvents)
+	assert.Equal(t, int64(21), exp.EventsSent)
+	assert.Equal(t, int64(19), exp.UniqueEvents)
 	assert.Equal(t, int64(2), exp.Resent)
 	require.Len(t, exp.Months, 2)
 	assert.Equal(t, "2025-11", exp.Months[0].Month)
@@ -103,13 +104,16 @@ func TestExpectationByHand(t *testing.T) {
 	// Response times: 1000.5 + 2000.25 + 0.0000005 ms = 1000500000 + 2000250000 + 1 micro.
 	assert.Equal(t, Avg{Count: 3, SumMicro: 3000750001, Avg: r.ResponseTimeMs.Avg}, r.ResponseTimeMs)
 	assert.InDelta(t, 3000.750001/3, *r.ResponseTimeMs.Avg, 1e-9)
+	assert.Equal(t, int64(3), r.Messages, "e2, e3, e5 (the resend of e2 counts once)")
 	// Agent workbench: one takeover (30 s), one release (180 s).
 	assert.Equal(t, int64(1), r.SessionsHandled)
 	assert.Equal(t, int64(30_000_000), r.WaitDurationSeconds.SumMicro)
 	assert.Equal(t, int64(1), r.HandleDurationSeconds.Count)
+	assert.Equal(t, int64(1), r.SessionsReleased)
 	assert.Equal(t, int64(180_000_000), r.HandleDurationSeconds.SumMicro)
 	// Tickets: 3 closed, 2 with sla_met; 1.5 + 10.25 + 2 = 13.75 h.
 	assert.Equal(t, int64(3), r.TicketsResolved)
+	assert.Equal(t, int64(1), r.TicketsCreated)
 	assert.Equal(t, int64(2), r.SLAMet)
 	assert.InDelta(t, 2.0/3.0, *r.SLAMetRate, 1e-15)
 	assert.Equal(t, int64(13_750_000), r.ResolutionDurationHours.SumMicro)

@@ -1,12 +1,15 @@
-// Package casestudy turns the simulator's expected counter rows into the
+// Package casestudy turns the simulator's expectation of a month into the
 // case-study object the stats service must return (GET
-// /api/analytics/case-study), using the stats package's own formulas
-// (stats.ComputeMetrics) and display rules (stats.Format*, stats.Story).
+// /api/analytics/case-study).
 //
-// stats/ has no exported builder of the whole object (its view.caseStudy is
-// unexported), so Build composes the same fields from the exported pieces,
-// in the same way. If stats exports a builder, call it here instead. It is
-// a package of its own so that a change in stats/ can only break this file.
+// The numbers come from the simulator alone: Metrics converts the
+// expectation's raw numbers (simulate.Raw, counted from the events the
+// simulator sent) into stats.Metrics, exactly (big.Rat averages of the
+// integer micro sums). The display strings, the raw section and the story
+// come from stats.BuildCaseStudy, the very builder the stats handler uses,
+// so a difference between the two sides is a difference in the numbers, not
+// in formatting. It is a package of its own so that internal/simulate does
+// not depend on stats/.
 package casestudy
 
 import (
@@ -18,79 +21,74 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/stats"
 )
 
+// CostFen is the cost per AI resolution in fen, rounded as the stats
+// service rounds its cost_per_resolution.
+func CostFen(costPerResolution float64) int64 { return int64(math.Round(costPerResolution * 100)) }
+
+// Metrics returns the stats.Metrics of the expected raw numbers r. A metric
+// with a zero denominator is nil (no data), as in stats.ComputeMetrics.
+func Metrics(r *simulate.Raw, costFen int64) stats.Metrics {
+	var m stats.Metrics
+	m.AI.Sessions = r.TotalCustomersServed
+	m.AI.Escalations = r.SessionsEscalated
+	m.AI.Resolved = r.AIResolvedSessions
+	m.AI.Rate = frac(r.AIResolvedSessions, r.TotalCustomersServed)
+	m.AI.Messages = r.Messages
+	m.AI.AvgResponseMS = avg(r.ResponseTimeMs)
+	m.AI.CostSaved = new(big.Rat).SetFrac(
+		new(big.Int).Mul(big.NewInt(r.AIResolvedSessions), big.NewInt(costFen)), big.NewInt(100))
+
+	m.Agent.SessionsHandled = r.SessionsHandled
+	m.Agent.AvgFirstResp = avg(r.WaitDurationSeconds)
+	m.Agent.Released = r.SessionsReleased
+	m.Agent.AvgHandle = avg(r.HandleDurationSeconds)
+	// Every agent event carries its agent_id (required by the catalog), so
+	// the agents' sums are the totals.
+	var online simulate.Avg
+	for _, a := range r.Agents {
+		m.Agent.Messages += a.Messages
+		m.Agent.Transfers += a.Transfers
+		online.Count += a.OnlineDurationSeconds.Count
+		online.SumMicro += a.OnlineDurationSeconds.SumMicro
+	}
+	if online.Count > 0 {
+		m.Agent.OnlineSeconds = new(big.Rat).SetFrac(big.NewInt(online.SumMicro), big.NewInt(1_000_000))
+	}
+
+	m.Tickets.Created = r.TicketsCreated
+	m.Tickets.Resolved = r.TicketsResolved
+	m.Tickets.SLAMet = r.SLAMet
+	m.Tickets.SLARate = frac(r.SLAMet, r.TicketsResolved)
+	m.Tickets.AvgResolution = avg(r.ResolutionDurationHours)
+	return m
+}
+
+// Status is the data status the stats service reports for month when
+// nothing of it was rejected: complete once now is past the month's end in
+// loc. lastWritten is when the collector last wrote the month's rollups,
+// which only the server knows (zero: nothing written).
+func Status(month stats.Month, loc *time.Location, now, lastWritten time.Time) stats.DataStatus {
+	return stats.DataStatus{Month: month, Complete: !now.Before(month.End(loc)), LastWritten: lastWritten}
+}
+
+// BuildStatus returns the case study of the expected month m in lang with
+// the data status st.
+func BuildStatus(m *simulate.Month, loc *time.Location, costPerResolution float64, lang stats.Lang, st stats.DataStatus) stats.CaseStudy {
+	costFen := CostFen(costPerResolution)
+	return stats.BuildCaseStudy(Metrics(&m.Raw, costFen), st, loc, lang, costFen)
+}
+
 // Build returns the zh case study of one expected month. The story ends
-// with the data-status sentence of a complete month with no rejected
-// records; its "last written" part (and the data.last_written_at field)
-// depends on when the collector wrote, so compare those loosely.
+// with the data-status sentence of a month with no rejected records and
+// nothing written yet; the real one names when the collector last wrote
+// (data.last_written_at), so compare that part with BuildStatus and the
+// server's time.
 func Build(m *simulate.Month, loc *time.Location, costPerResolution float64, now time.Time) (stats.CaseStudy, error) {
 	month, err := stats.ParseMonth(m.Month)
 	if err != nil {
 		return stats.CaseStudy{}, err
 	}
-	totals := stats.Totals{}
-	for _, r := range m.Rows {
-		if r.AgentID == "" {
-			v := totals[r.Event]
-			v.Add(r.Values)
-			totals[r.Event] = v
-		}
-	}
-	costFen := int64(math.Round(costPerResolution * 100))
-	met := stats.ComputeMetrics(totals, costFen)
-	end := time.Date(month.Year, month.Month+1, 1, 0, 0, 0, 0, loc)
-	st := stats.DataStatus{Month: month, Complete: !now.Before(end)}
-	lang := stats.LangZH
-	display := func(r *big.Rat, f func(*big.Rat) string) string {
-		if r == nil {
-			return stats.NoData(lang)
-		}
-		return f(r)
-	}
-	resp := func(r *big.Rat) string { return stats.FormatResponseTime(r, lang).String() }
-	dur := func(r *big.Rat) string { return stats.FormatDuration(r, lang).String() }
-	hours := func(r *big.Rat) string { return stats.FormatHours(r, lang).String() }
-	money := func(r *big.Rat) string { return stats.FormatMoney(r, lang) }
-	cs := stats.CaseStudy{
-		Period: stats.FormatPeriod(month, lang),
-		AIChatbot: stats.CaseAI{
-			TotalCustomersServed: met.AI.Sessions,
-			AIResolutionRate:     display(met.AI.Rate, stats.FormatPercent),
-			AvgResponseTime:      display(met.AI.AvgResponseMS, resp),
-			CostSaved:            display(met.AI.CostSaved, money),
-		},
-		AgentWorkbench: stats.CaseAgent{
-			SessionsHandled:  met.Agent.SessionsHandled,
-			AvgFirstResponse: display(met.Agent.AvgFirstResp, dur),
-			AvgHandleTime:    display(met.Agent.AvgHandle, dur),
-		},
-		Tickets: stats.CaseTickets{
-			TicketsResolved:   met.Tickets.Resolved,
-			AvgResolutionTime: display(met.Tickets.AvgResolution, hours),
-			SLAMetRate:        display(met.Tickets.SLARate, stats.FormatPercent),
-		},
-		Story: stats.Story(met, st, loc, lang),
-		Data: stats.DataStatusJSON{
-			Month: month.String(), Timezone: loc.String(), Complete: st.Complete,
-		},
-	}
-	r := &cs.Raw
-	r.AIChatbot.TotalCustomersServed = met.AI.Sessions
-	r.AIChatbot.Escalations = met.AI.Escalations
-	r.AIChatbot.AIResolved = met.AI.Resolved
-	r.AIChatbot.AIResolutionRate = ratFloat(met.AI.Rate)
-	r.AIChatbot.Messages = met.AI.Messages
-	r.AIChatbot.AvgResponseTimeMS = ratFloat(met.AI.AvgResponseMS)
-	r.AIChatbot.CostSavedYuan = ratFloat(met.AI.CostSaved)
-	r.AIChatbot.CostPerResolutionYuan = float64(costFen) / 100
-	r.AgentWorkbench.SessionsHandled = met.Agent.SessionsHandled
-	r.AgentWorkbench.AvgFirstResponseSeconds = ratFloat(met.Agent.AvgFirstResp)
-	r.AgentWorkbench.SessionsReleased = met.Agent.Released
-	r.AgentWorkbench.AvgHandleTimeSeconds = ratFloat(met.Agent.AvgHandle)
-	r.Tickets.TicketsResolved = met.Tickets.Resolved
-	r.Tickets.SLAMet = met.Tickets.SLAMet
-	r.Tickets.SLAMetRate = ratFloat(met.Tickets.SLARate)
-	r.Tickets.AvgResolutionTimeHours = ratFloat(met.Tickets.AvgResolution)
-	return cs, nil
+	return BuildStatus(m, loc, costPerResolution, stats.LangZH, Status(month, loc, now, time.Time{})), nil
 }
 
 // AddAll fills the case_study of every month of exp, and the top-level one
@@ -109,10 +107,16 @@ func AddAll(exp *simulate.Expectation, loc *time.Location, costPerResolution flo
 	return nil
 }
 
-func ratFloat(r *big.Rat) *float64 {
-	if r == nil {
+func frac(n, d int64) *big.Rat {
+	if d == 0 {
 		return nil
 	}
-	f, _ := r.Float64()
-	return &f
+	return big.NewRat(n, d)
+}
+
+func avg(a simulate.Avg) *big.Rat {
+	if a.Count == 0 {
+		return nil
+	}
+	return new(big.Rat).SetFrac(big.NewInt(a.SumMicro), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
 }
