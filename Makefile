@@ -49,6 +49,7 @@ demo: build services ## Self-checking demo: collector + a simulated month, case 
 test: build ## Run every test (needs PostgreSQL and Redis: `make services`)
 	$(GO) vet ./...
 	OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./receiver/trackreceiver/
 
 .PHONY: bench
 bench: ## Run the benchmarks (see BENCHMARKS.md)
