@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
@@ -72,7 +73,7 @@ func loadBenchData(b *testing.B, dsn string) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(b, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(b, conn.Close(ctx)) }()
 	_, err = conn.Exec(ctx, benchRollups)
 	require.NoError(b, err)
 	_, err = conn.Exec(ctx, benchRejected)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -111,7 +112,7 @@ func insertRollups(t testing.TB, dsn string, rows []counters.Row, updated map[co
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 	var b pgx.Batch
 	for _, r := range rows {
 		up := updated[r.Cell]
@@ -149,7 +150,7 @@ func insertRejected(t testing.TB, dsn string) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 	const q = `INSERT INTO analytics_rejected_events (received_at, reason, event_name, event_id, event_time, raw, replayed_at)
 		VALUES ($1, $2, $3, $4, $5, '\x7b7d', $6)`
 	ts := func(s string) time.Time {

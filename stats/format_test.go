@@ -143,7 +143,9 @@ func TestNoDataAndLang(t *testing.T) {
 		want Lang
 		err  string
 	}{
-		{"", LangZH, ""}, {"zh", LangZH, ""}, {"en", LangEN, ""},
+		{"", LangZH, ""},
+		{"zh", LangZH, ""},
+		{"en", LangEN, ""},
 		{"fr", "", `invalid lang "fr": want zh or en`},
 		{"ZH", "", `invalid lang "ZH": want zh or en`},
 	} {

@@ -86,7 +86,7 @@ func get(t testing.TB, srv *httptest.Server, path, token string) response {
 	}
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { assert.NoError(t, resp.Body.Close()) }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
@@ -682,7 +682,7 @@ func TestStoreMatchesFixture(t *testing.T) {
 	read := func(dsn string) []string {
 		conn, err := pgx.Connect(context.Background(), dsn)
 		require.NoError(t, err)
-		defer conn.Close(context.Background())
+		defer func() { assert.NoError(t, conn.Close(context.Background())) }()
 		rows, err := conn.Query(context.Background(), q)
 		require.NoError(t, err)
 		out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {

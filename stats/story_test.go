@@ -15,8 +15,10 @@ func TestStorySeedSample(t *testing.T) {
 		Agent:   AgentMetrics{SessionsHandled: 812, AvgFirstResp: rat("30"), AvgHandle: rat("480")},
 		Tickets: TicketMetrics{Resolved: 156, AvgResolution: rat("4"), SLARate: rat("0.952")},
 	}
-	st := DataStatus{Month: Month{Year: 2025, Month: 12}, Complete: true, Rejected: 1234,
-		LastWritten: time.Date(2025, 12, 31, 16, 5, 0, 0, time.UTC)}
+	st := DataStatus{
+		Month: Month{Year: 2025, Month: 12}, Complete: true, Rejected: 1234,
+		LastWritten: time.Date(2025, 12, 31, 16, 5, 0, 0, time.UTC),
+	}
 	const seed = "本月 AI 客服共服务 5,420 位客户，其中 85.3% 的问题由 AI 独立解决，平均响应时间仅 1.5 秒。需人工介入的 812 个会话，坐席平均 30 秒内响应，8 分钟内解决。共处理 156 个工单，平均 4 小时解决，SLA 达标率 95.2%。预估节省人工成本 ¥54,200。"
 	assert.Equal(t, seed+"（数据说明：2025年12月已结束，数据完整；被拒绝未计入的事件 1,234 条；数据最后写入于 2026-01-01 00:05:00（Asia/Shanghai）。）",
 		Story(m, st, shanghai, LangZH))
@@ -40,8 +42,10 @@ func TestStoryClauses(t *testing.T) {
 		{"handle time only, no takeover", Metrics{Agent: AgentMetrics{AvgHandle: rat("792")}}, "坐席平均 13.2 分钟内解决。" + footer},
 		{"takeovers without wait times", Metrics{Agent: AgentMetrics{SessionsHandled: 2}}, "需人工介入的 2 个会话。" + footer},
 		{"messages but no sessions", Metrics{AI: AIMetrics{AvgResponseMS: rat("950"), CostSaved: rat("0")}}, "本月 AI 客服平均响应时间 1.0 秒。" + footer},
-		{"escalations exceed starts", ComputeMetrics(Totals{evSessionStart: {Events: 2}, evSessionEscalate: {Events: 5}}, 1000),
-			"本月 AI 客服共服务 2 位客户，其中 0.0% 的问题由 AI 独立解决。预估节省人工成本 ¥0。" + footer},
+		{
+			"escalations exceed starts", ComputeMetrics(Totals{evSessionStart: {Events: 2}, evSessionEscalate: {Events: 5}}, 1000),
+			"本月 AI 客服共服务 2 位客户，其中 0.0% 的问题由 AI 独立解决。预估节省人工成本 ¥0。" + footer,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) { assert.Equal(t, tc.want, Story(tc.m, st, shanghai, LangZH)) })
 	}
@@ -75,8 +79,10 @@ func TestBuildCaseStudy(t *testing.T) {
 	assert.Equal(t, Story(m, st, shanghai, LangZH), cs.Story)
 	assert.Equal(t, int64(4623), cs.Raw.AIChatbot.AIResolved)
 	assert.InDelta(t, 10.0, cs.Raw.AIChatbot.CostPerResolutionYuan, 0)
-	assert.Equal(t, DataStatusJSON{Month: "2025-12", Timezone: "Asia/Shanghai", Complete: true, RejectedEvents: 3,
-		LastWrittenAt: func() *string { s := "2026-01-01T00:05:00+08:00"; return &s }()}, cs.Data)
+	assert.Equal(t, DataStatusJSON{
+		Month: "2025-12", Timezone: "Asia/Shanghai", Complete: true, RejectedEvents: 3,
+		LastWrittenAt: func() *string { s := "2026-01-01T00:05:00+08:00"; return &s }(),
+	}, cs.Data)
 	assert.Equal(t, "CNY 54,200", BuildCaseStudy(m, st, shanghai, LangEN, 1000).AIChatbot.CostSaved)
 
 	empty := BuildCaseStudy(ComputeMetrics(Totals{}, 1250), DataStatus{Month: Month{Year: 2025, Month: 11}}, shanghai, LangZH, 1250)

@@ -130,7 +130,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		if *dryRun {
 			where = "nowhere (dry run)"
 		}
-		fmt.Fprintf(stderr, "simulate: %s to %s (%s), scale %d, seed %d, resend fraction %g → %s over OTLP/%s\n",
+		// Status lines on stderr: a failed write has nowhere to be reported.
+		_, _ = fmt.Fprintf(stderr, "simulate: %s to %s (%s), scale %d, seed %d, resend fraction %g → %s over OTLP/%s\n",
 			cfg.From.Format("2006-01-02"), cfg.To.Add(-time.Nanosecond).Format("2006-01-02"), loc, *scale, *seed, *resend, where, *protocol)
 	}
 	res, runErr := simulate.Run(ctx, g, p, opts)
@@ -142,7 +143,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return errors.Join(runErr, err)
 		}
 		if !*quiet {
-			fmt.Fprintf(stderr, "simulate: expectation written to %s\n", *expectOut)
+			_, _ = fmt.Fprintf(stderr, "simulate: expectation written to %s\n", *expectOut)
 		}
 	}
 	return runErr

@@ -15,8 +15,10 @@ import (
 func TestDryRunWritesExpectation(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "expect.json")
 	var stderr strings.Builder
-	err := run(context.Background(), []string{"--from", "2025-12-01", "--to", "2025-12-02", "--scale", "30", "--seed", "4",
-		"--resend-fraction", "0.1", "--dry-run", "--expect-out", out}, &stderr)
+	err := run(context.Background(), []string{
+		"--from", "2025-12-01", "--to", "2025-12-02", "--scale", "30", "--seed", "4",
+		"--resend-fraction", "0.1", "--dry-run", "--expect-out", out,
+	}, &stderr)
 	require.NoError(t, err, stderr.String())
 	data, err := os.ReadFile(out)
 	require.NoError(t, err)
@@ -29,7 +31,7 @@ func TestDryRunWritesExpectation(t *testing.T) {
 		CaseStudy    map[string]any `json:"case_study"`
 	}
 	require.NoError(t, json.Unmarshal(data, &exp))
-	assert.Equal(t, exp.UniqueEvents+exp.Resent, exp.EventsSent)
+	assert.Equal(t, exp.EventsSent, exp.UniqueEvents+exp.Resent)
 	assert.Positive(t, exp.Resent)
 	assert.Equal(t, "2025-12", exp.Month)
 	assert.Positive(t, exp.Raw["total_customers_served"])

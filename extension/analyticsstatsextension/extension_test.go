@@ -58,7 +58,7 @@ func TestConfig(t *testing.T) {
 	assert.Equal(t, "t0ken", string(cfg.Auth.Token))
 
 	_, err = load("analytics_stats/typo")
-	require.ErrorContains(t, err, "cost_per_resolutoin")
+	require.ErrorContains(t, err, "cost_per_resolutoin") //nolint:misspell // the typo under test
 }
 
 func freeAddr(t *testing.T) string {
@@ -94,7 +94,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		resp, err := client.Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { assert.NoError(t, resp.Body.Close()) }()
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		return resp.StatusCode, string(b)
@@ -111,7 +111,7 @@ func TestLifecycle(t *testing.T) {
 	// A second extension on the same endpoint fails fast at Start.
 	ext2, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
 	require.NoError(t, err)
-	assert.ErrorContains(t, ext2.Start(context.Background(), componenttest.NewNopHost()), "listen on")
+	require.ErrorContains(t, ext2.Start(context.Background(), componenttest.NewNopHost()), "listen on")
 	require.NoError(t, ext2.Shutdown(context.Background()))
 
 	require.NoError(t, ext.Shutdown(context.Background()))

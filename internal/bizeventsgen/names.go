@@ -92,7 +92,7 @@ func isIdentifierValue(v string) bool {
 		return false
 	}
 	for _, r := range v {
-		if r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' || r == '.' || r == ' ') {
+		if r > unicode.MaxASCII || (!unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' && r != '-' && r != '.' && r != ' ') {
 			return false
 		}
 	}

@@ -33,8 +33,8 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "unknown attribute key",
-			yaml: "events:\n  - name: a.b\n    product: p\n    attributes:\n      - {name: id, type: string, requried: true}\n",
-			want: "invalid catalog YAML: yaml: unmarshal errors:\n  line 5: field requried not found in type catalog.Attribute",
+			yaml: "events:\n  - name: a.b\n    product: p\n    attributes:\n      - {name: id, type: string, requried: true}\n", //nolint:misspell // the typo under test
+			want: "invalid catalog YAML: yaml: unmarshal errors:\n  line 5: field requried not found in type catalog.Attribute", //nolint:misspell // the typo under test
 		},
 		{
 			name: "bad event name",

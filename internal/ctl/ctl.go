@@ -265,18 +265,18 @@ var commands = []command{
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: analyticsctl [common flags] <command> [flags]")
-	fmt.Fprintln(w, "\ncommands:")
+	printLine(w, "usage: analyticsctl [common flags] <command> [flags]")
+	printLine(w, "\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+		printf(w, "  %-16s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\ncommon flags (also accepted after the command):")
+	printLine(w, "\ncommon flags (also accepted after the command):")
 	o, _ := DefaultOptions(nil)
 	fs := flag.NewFlagSet("analyticsctl", flag.ContinueOnError)
 	fs.SetOutput(w)
 	o.register(fs)
 	fs.PrintDefaults()
-	fmt.Fprintln(w, "\n`analyticsctl <command> -h` lists a command's own flags.")
+	printLine(w, "\n`analyticsctl <command> -h` lists a command's own flags.")
 }
 
 // Run runs analyticsctl with args (without the program name) and returns the
@@ -284,7 +284,7 @@ func usage(w io.Writer) {
 func Run(ctx context.Context, args []string, getenv Env, stdout, stderr io.Writer) int {
 	o, err := DefaultOptions(getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, "analyticsctl:", err)
+		printLine(stderr, "analyticsctl:", err)
 		return ExitError
 	}
 	global := flag.NewFlagSet("analyticsctl", flag.ContinueOnError)
@@ -295,7 +295,7 @@ func Run(ctx context.Context, args []string, getenv Env, stdout, stderr io.Write
 			usage(stdout)
 			return ExitOK
 		}
-		fmt.Fprintln(stderr, "analyticsctl:", err)
+		printLine(stderr, "analyticsctl:", err)
 		usage(stderr)
 		return ExitError
 	}
@@ -313,7 +313,11 @@ func Run(ctx context.Context, args []string, getenv Env, stdout, stderr io.Write
 		if c.name != name {
 			continue
 		}
-		code, err := c.run(ctx, &o, rest[1:], stdout, stderr)
+		out := &reportWriter{w: stdout}
+		code, err := c.run(ctx, &o, rest[1:], out, stderr)
+		if err == nil && out.err != nil {
+			err = fmt.Errorf("write the output: %w", out.err)
+		}
 		var ue usageError
 		switch {
 		case errors.Is(err, flag.ErrHelp):
@@ -321,17 +325,43 @@ func Run(ctx context.Context, args []string, getenv Env, stdout, stderr io.Write
 		case errors.As(err, &ue):
 			return ExitError // the flag package has printed it with the usage
 		case err != nil:
-			fmt.Fprintf(stderr, "analyticsctl %s: %v\n", name, err)
+			printf(stderr, "analyticsctl %s: %v\n", name, err)
 			if code == ExitOK {
 				code = ExitError
 			}
 		}
 		return code
 	}
-	fmt.Fprintf(stderr, "analyticsctl: unknown command %q\n", name)
+	printf(stderr, "analyticsctl: unknown command %q\n", name)
 	usage(stderr)
 	return ExitError
 }
+
+// reportWriter is the stdout Run gives a command. It keeps the first write
+// error, which Run reports, so that a command whose output was lost (a full
+// disk, say) does not exit 0.
+type reportWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *reportWriter) Write(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.w.Write(p)
+	if err != nil {
+		r.err = err
+	}
+	return n, err
+}
+
+// printf and printLine print where a write error is either checked later (a
+// command's stdout is a *reportWriter, checked by Run) or has nowhere to be
+// reported (stderr, and the usage text).
+func printf(w io.Writer, format string, a ...any) { _, _ = fmt.Fprintf(w, format, a...) }
+
+func printLine(w io.Writer, a ...any) { _, _ = fmt.Fprintln(w, a...) }
 
 // newFlagSet returns the flag set of a subcommand with the common flags.
 func newFlagSet(name string, o *Options, out io.Writer) *flag.FlagSet {

@@ -57,7 +57,7 @@ func TestRawAggregate(t *testing.T) {
 	dsn, _ := testdb.Migrated(t)
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 	insertEvents(t, conn, evs)
 	lo := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
 	got, err := readRaw(ctx, conn, catalog.Default(), lo, lo.AddDate(0, 2, 0))
@@ -179,7 +179,7 @@ func TestMigrate(t *testing.T) {
 	tables := func() int {
 		conn, err := pgx.Connect(ctx, dsn)
 		require.NoError(t, err)
-		defer conn.Close(ctx)
+		defer func() { assert.NoError(t, conn.Close(ctx)) }()
 		var n int
 		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'analytics\_%' AND table_name <> 'analytics_schema_migrations'`, schema).Scan(&n))
 		return n
@@ -210,7 +210,7 @@ func pendingBatch(t *testing.T, dsn string, evs []fixtureEvent) (string, []count
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 	insertEvents(t, conn, evs)
 	rows := rowsOf(t, evs)
 	addRollups(t, conn, rows)
@@ -356,7 +356,7 @@ func TestVerify(t *testing.T) {
 			if tc.mutate != nil {
 				conn, err := pgx.Connect(ctx, dsn)
 				require.NoError(t, err)
-				defer conn.Close(ctx)
+				defer func() { assert.NoError(t, conn.Close(ctx)) }()
 				tc.mutate(t, rdb, l, conn)
 			}
 			code, stdout, stderr := ctlRun(t, append(tc.args, common(dsn, testdb.RedisAddr(), prefix)...)...)
@@ -413,7 +413,7 @@ func TestRebuild(t *testing.T) {
 	dsn, _ := testdb.Migrated(t)
 	srv := testdb.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
+	defer func() { assert.NoError(t, rdb.Close()) }()
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
 	l := o.Layout() // the default prefix: the server is ours alone

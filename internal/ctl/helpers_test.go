@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
@@ -142,7 +143,7 @@ func seed(t *testing.T, dsn string, rdb redis.UniversalClient, l counters.Layout
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 	insertEvents(t, conn, evs)
 	rows := rowsOf(t, evs)
 	addRollups(t, conn, rows)

@@ -31,7 +31,7 @@ func runMigrate(_ context.Context, o *Options, args []string, stdout, stderr io.
 		if err := migrations.Down(o.PostgresDSN); err != nil {
 			return ExitError, err
 		}
-		fmt.Fprintln(stdout, "migrate: every migration reverted")
+		printLine(stdout, "migrate: every migration reverted")
 	default:
 		if err := migrations.Up(o.PostgresDSN); err != nil {
 			return ExitError, err
@@ -43,12 +43,12 @@ func runMigrate(_ context.Context, o *Options, args []string, stdout, stderr io.
 	}
 	switch {
 	case dirty:
-		fmt.Fprintf(stdout, "migrate: version %d (dirty: a migration failed half-way; fix the schema by hand, then force the version)\n", v)
+		printf(stdout, "migrate: version %d (dirty: a migration failed half-way; fix the schema by hand, then force the version)\n", v)
 		return ExitError, nil
 	case v == 0:
-		fmt.Fprintln(stdout, "migrate: no migration applied")
+		printLine(stdout, "migrate: no migration applied")
 	default:
-		fmt.Fprintf(stdout, "migrate: version %d\n", v)
+		printf(stdout, "migrate: version %d\n", v)
 	}
 	return ExitOK, nil
 }

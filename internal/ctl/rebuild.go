@@ -50,7 +50,7 @@ func runRebuild(ctx context.Context, o *Options, args []string, stdout, stderr i
 	if err != nil {
 		return ExitError, err
 	}
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }() // the command is over: a close error changes nothing
 	layout := o.Layout()
 
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{})
@@ -142,7 +142,7 @@ func runRebuild(ctx context.Context, o *Options, args []string, stdout, stderr i
 			if !cmds[i].Val() {
 				how = "applied by the collector meanwhile"
 			}
-			fmt.Fprintf(stdout, "outbox batch %s (%s): %s; its counts are in the rollups\n", c.ID, c.span(), how)
+			printf(stdout, "outbox batch %s (%s): %s; its counts are in the rollups\n", c.ID, c.span(), how)
 		}
 	}
 
@@ -161,7 +161,7 @@ func runRebuild(ctx context.Context, o *Options, args []string, stdout, stderr i
 		if len(ds) > 1 {
 			span += ".." + ds[len(ds)-1]
 		}
-		fmt.Fprintf(stdout, "rebuilt %s (%s) and month %s from %s (%d per agent)\n",
+		printf(stdout, "rebuilt %s (%s) and month %s from %s (%d per agent)\n",
 			span, plural(len(ds), "day", "days"), w.month, plural(len(w.rows), "rollup row", "rollup rows"), agents)
 	}
 
@@ -177,7 +177,7 @@ func runRebuild(ctx context.Context, o *Options, args []string, stdout, stderr i
 	if err := tx.Commit(ctx); err != nil {
 		return ExitError, fmt.Errorf("postgres: %w", err)
 	}
-	fmt.Fprintf(stdout, "rebuild: %s, %s rewritten from PostgreSQL\n",
+	printf(stdout, "rebuild: %s, %s rewritten from PostgreSQL\n",
 		plural(len(pd.days), "day", "days"), plural(len(pd.months), "month", "months"))
 	return ExitOK, nil
 }

@@ -118,7 +118,7 @@ func runReplay(ctx context.Context, o *Options, args []string, stdout, stderr io
 		if err != nil {
 			return ExitError, err
 		}
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }() // the command is over: a close error changes nothing
 		st = store.New(pool, rdb, store.Config{Location: loc, Layout: o.Layout(), Catalog: cat})
 	}
 	norm := normalize.New(cat, normalize.DefaultLimits())
@@ -194,17 +194,17 @@ func runReplay(ctx context.Context, o *Options, args []string, stdout, stderr io
 		if still > 0 {
 			line += " (" + strings.Join(parts, ", ") + ")"
 		}
-		fmt.Fprintln(stdout, line)
+		printLine(stdout, line)
 	}
 	if *dryRun {
-		fmt.Fprintf(stdout, "replay-rejected (dry run): %s read, %d would be replayed, %d still rejected; nothing written\n",
+		printf(stdout, "replay-rejected (dry run): %s read, %d would be replayed, %d still rejected; nothing written\n",
 			plural(read, "rejected event", "rejected events"), replayed, read-replayed)
 		return ExitOK, nil
 	}
-	fmt.Fprintf(stdout, "replay-rejected: %s read, %d replayed (%d stored, %d already stored), %d still rejected\n",
+	printf(stdout, "replay-rejected: %s read, %d replayed (%d stored, %d already stored), %d still rejected\n",
 		plural(read, "rejected event", "rejected events"), replayed, inserted, duplicates, read-replayed)
 	if deferred > 0 {
-		fmt.Fprintf(stdout, "note: Redis did not answer for %s; the counts wait in the outbox (the collector applies them, or run `analyticsctl rebuild`)\n",
+		printf(stdout, "note: Redis did not answer for %s; the counts wait in the outbox (the collector applies them, or run `analyticsctl rebuild`)\n",
 			plural(deferred, "batch", "batches"))
 	}
 	return ExitOK, nil

@@ -230,7 +230,7 @@ func TestVerifyRebuildThroughStore(t *testing.T) {
 	dsn, _ := testdb.Migrated(t)
 	srv := testdb.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
+	defer func() { assert.NoError(t, rdb.Close()) }()
 	pool, err := pgxpool.New(ctx, dsn)
 	require.NoError(t, err)
 	defer pool.Close()

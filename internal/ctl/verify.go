@@ -147,7 +147,7 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 	if err != nil {
 		return ExitError, err
 	}
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }() // the command is over: a close error changes nothing
 	layout := o.Layout()
 
 	// One consistent snapshot of PostgreSQL for rollups, raw events and the
@@ -179,7 +179,7 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 		if *allowPending {
 			verb += "; added to the Redis side (--allow-pending)"
 		}
-		fmt.Fprintf(stdout, "pending: outbox batch %s of %s, %s, %s\n",
+		printf(stdout, "pending: outbox batch %s of %s, %s, %s\n",
 			b.ID, b.Created.UTC().Format("2006-01-02T15:04:05Z"), plural(len(b.Rows), "cell", "cells")+" on "+b.span(), verb)
 		for _, r := range b.Rows {
 			pendingAgg.Add(r.Cell, r.Values)
@@ -239,7 +239,7 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 			if len(filterDays(rollups, days)) == 0 {
 				continue // nothing written for these days: nothing to check
 			}
-			fmt.Fprintf(stdout, "note: %s has no raw-events partition (dropped by retention); its rollups are not checked against raw events\n", m)
+			printf(stdout, "note: %s has no raw-events partition (dropped by retention); its rollups are not checked against raw events\n", m)
 			continue
 		}
 		ds := pd.daysOf[m]
@@ -256,7 +256,7 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 	if rep.pending > 0 {
 		summary += fmt.Sprintf(" (%s)", plural(rep.pending, "pending outbox batch", "pending outbox batches"))
 	}
-	fmt.Fprintln(stdout, summary)
+	printLine(stdout, summary)
 	if rep.diffs > 0 {
 		return ExitDifferences, nil
 	}
@@ -280,7 +280,7 @@ func plus(rows, extra []counters.Row) []counters.Row {
 
 func printDiffs(w io.Writer, diffs []difference) int {
 	for _, d := range diffs {
-		fmt.Fprintln(w, d)
+		printLine(w, d)
 	}
 	return len(diffs)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-
 	"path/filepath"
 	"testing"
 	"time"
@@ -132,7 +131,7 @@ func TestCollectorKill9WithPostgresDown(t *testing.T) {
 	_, prefix := testdb.RedisPrefix(t)
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 
 	// The collector reaches PostgreSQL through a proxy we can cut.
 	proxy := testdb.StartProxy(t, "127.0.0.1:5432")
@@ -182,8 +181,10 @@ func TestCollectorKill9WithPostgresDown(t *testing.T) {
 
 	var out, errOut bytes.Buffer
 	getenv := func(string) string { return "" }
-	code := ctl.Run(ctx, []string{"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix,
-		"verify", "--from", "2025-11-30", "--to", "2025-12-01"}, getenv, &out, &errOut)
+	code := ctl.Run(ctx, []string{
+		"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix,
+		"verify", "--from", "2025-11-30", "--to", "2025-12-01",
+	}, getenv, &out, &errOut)
 	require.Equal(t, 0, code, "verify: %s %s", out.String(), errOut.String())
 	assert.Contains(t, out.String(), "0 differences")
 }

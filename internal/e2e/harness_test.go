@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,7 +61,7 @@ func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	defer func() { assert.NoError(t, l.Close()) }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -90,7 +91,7 @@ func startCollector(t *testing.T, config string, healthPort int) *collector {
 		}
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", healthPort))
 		if err == nil {
-			resp.Body.Close()
+			require.NoError(t, resp.Body.Close())
 			if resp.StatusCode == http.StatusOK {
 				return c
 			}
@@ -158,6 +159,6 @@ func postLogs(t *testing.T, port int, body string) int {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { assert.NoError(t, resp.Body.Close()) }()
 	return resp.StatusCode
 }

@@ -28,7 +28,7 @@ func TestTrackReceiverToStats(t *testing.T) {
 	_, prefix := testdb.RedisPrefix(t)
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 
 	trackPort, statsPort, healthPort := freePort(t), freePort(t), freePort(t)
 	cfg := fmt.Sprintf(`
@@ -90,7 +90,7 @@ service:
 		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { assert.NoError(t, resp.Body.Close()) }()
 		return resp.StatusCode
 	}
 	takeover := `{"event":"agent.session_takeover","messageId":"trk-5","timestamp":"2025-12-03T03:05:30Z","properties":{"agent_id":"a-1","session_id":"s-3","wait_duration_seconds":30}}`
@@ -113,7 +113,7 @@ service:
 
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/analytics/case-study?month=2025-12", statsPort))
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { assert.NoError(t, resp.Body.Close()) }()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))

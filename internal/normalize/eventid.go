@@ -123,7 +123,7 @@ func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
 		return appendStr(b, v.Str())
 	case pcommon.ValueTypeInt:
 		b = append(b, tagInt)
-		return binary.BigEndian.AppendUint64(b, uint64(v.Int()))
+		return binary.BigEndian.AppendUint64(b, uint64(v.Int())) //nolint:gosec // two's complement bits on purpose: the encoding is pinned
 	case pcommon.ValueTypeDouble:
 		return appendDouble(b, v.Double())
 	case pcommon.ValueTypeBool:
@@ -146,7 +146,7 @@ func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
 		end := len(s.kvs)
 		slices.SortStableFunc(s.kvs[start:end], cmpKV)
 		b = append(b, tagMap)
-		b = binary.AppendUvarint(b, uint64(end-start))
+		b = binary.AppendUvarint(b, uint64(end-start)) //nolint:gosec // a count, never negative
 		for i := start; i < end; i++ {
 			e := s.kvs[i]
 			b = appendStr(b, e.k)
@@ -157,7 +157,7 @@ func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
 	case pcommon.ValueTypeSlice:
 		sl := v.Slice()
 		b = append(b, tagSlice)
-		b = binary.AppendUvarint(b, uint64(sl.Len()))
+		b = binary.AppendUvarint(b, uint64(sl.Len())) //nolint:gosec // a length, never negative
 		for i := 0; i < sl.Len(); i++ {
 			b = s.appendValue(b, sl.At(i))
 		}

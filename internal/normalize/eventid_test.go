@@ -24,8 +24,10 @@ func TestDeriveEventIDGolden(t *testing.T) {
 	// Pinned: ids are stored and deduplicated on; a change of the encoding
 	// would make resent events count twice. Do not update without a plan.
 	got := DeriveEventID("ai_chatbot", "session.message", pcommon.NewTimestampFromTime(ts),
-		attrMap(t, map[string]any{"session_id": "s-1", "response_time_ms": 120.5, "n": int64(1), "ok": true,
-			"meta": map[string]any{"b": []any{"x", int64(2)}, "a": nil}}))
+		attrMap(t, map[string]any{
+			"session_id": "s-1", "response_time_ms": 120.5, "n": int64(1), "ok": true,
+			"meta": map[string]any{"b": []any{"x", int64(2)}, "a": nil},
+		}))
 	assert.Equal(t, "5da7536fe09e4db3a207024db855ce4f", got)
 }
 
@@ -146,8 +148,10 @@ func TestRecordIDStableAcrossSends(t *testing.T) {
 		// and equals the public derivation over the normalised record
 		assert.Equal(t, first, DeriveEventID("ai_chatbot", "session.message", lr.Timestamp(), lr.Attributes()))
 		// and the same event sent with a double from the start
-		assert.Equal(t, first, send(rec{eventName: "session.message", product: "ai_chatbot", ts: ts,
-			attrs: map[string]any{"session_id": "s-1", "response_time_ms": 120.0}}))
+		assert.Equal(t, first, send(rec{
+			eventName: "session.message", product: "ai_chatbot", ts: ts,
+			attrs: map[string]any{"session_id": "s-1", "response_time_ms": 120.0},
+		}))
 	})
 	t.Run("rejected records get a derived id too", func(t *testing.T) {
 		a := send(rec{eventName: "nope", product: "ai_chatbot", attrs: attrs(), ts: ts, observed: now})

@@ -22,6 +22,7 @@ package normalize
 
 import (
 	"encoding/hex"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -212,7 +213,10 @@ func (n *Normalizer) Record(res pcommon.Resource, lr plog.LogRecord, now time.Ti
 	if idOK {
 		attrs.PutStr(catalog.AttrEventID, id)
 	}
-	attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
+	// A time after 2262 does not fit (and is rejected above): left unset.
+	if eventTime <= math.MaxInt64 {
+		attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
+	}
 	if rej == nil {
 		return Accepted, ""
 	}
@@ -272,26 +276,41 @@ func (n *Normalizer) check(name, product string, productSet bool, attrs pcommon.
 
 	// 4. Product, event, catalog attributes.
 	if !productSet {
-		return &rejection{catalog.ReasonMissingProduct, FieldProduct,
-			"resource attribute service.name is missing or empty; set it to the product that sends the event (e.g. ai_chatbot)"}
+		return &rejection{
+			catalog.ReasonMissingProduct, FieldProduct,
+			"resource attribute service.name is missing or empty; set it to the product that sends the event (e.g. ai_chatbot)",
+		}
 	}
 	if !known {
-		return &rejection{catalog.ReasonUnknownEvent, FieldEventName,
-			"event " + quote(name) + " is not in the event catalog; add it to the catalog file or fix the event name"}
+		return &rejection{
+			catalog.ReasonUnknownEvent, FieldEventName,
+			"event " + quote(name) + " is not in the event catalog; add it to the catalog file or fix the event name",
+		}
 	}
 	if ev.Product != product {
-		return &rejection{catalog.ReasonWrongProduct, FieldProduct,
-			"event " + quote(name) + " belongs to product " + quote(ev.Product) + ", but it was sent by service.name " + quote(product)}
+		return &rejection{
+			catalog.ReasonWrongProduct, FieldProduct,
+			"event " + quote(name) + " belongs to product " + quote(ev.Product) + ", but it was sent by service.name " + quote(product),
+		}
 	}
 	if r := checkAttributes(ev, attrs); r != nil {
 		return r
 	}
 
-	// 5. Time.
+	// 5. Time. A timestamp of 2^63 ns or more (after 2262) does not fit the
+	// signed nanoseconds every store uses: it would wrap to before 1970.
+	if eventTime > math.MaxInt64 {
+		return &rejection{
+			catalog.ReasonFutureTimestamp, FieldTimestamp,
+			"event time " + strconv.FormatUint(uint64(eventTime), 10) + " ns is after the year 2262; check the timestamp unit (nanoseconds since 1970)",
+		}
+	}
 	if limit := now.Add(n.lim.MaxFutureSkew); eventTime.AsTime().After(limit) {
-		return &rejection{catalog.ReasonFutureTimestamp, FieldTimestamp,
+		return &rejection{
+			catalog.ReasonFutureTimestamp, FieldTimestamp,
 			"event time " + eventTime.AsTime().UTC().Format(time.RFC3339Nano) + " is more than " + n.lim.MaxFutureSkew.String() +
-				" after the time received (" + now.UTC().Format(time.RFC3339Nano) + "); check the sender's clock and the timestamp unit (nanoseconds)"}
+				" after the time received (" + now.UTC().Format(time.RFC3339Nano) + "); check the sender's clock and the timestamp unit (nanoseconds)",
+		}
 	}
 	return nil
 }
@@ -387,22 +406,30 @@ func checkEventID(v pcommon.Value) *rejection {
 func (n *Normalizer) checkSize(name, product string, attrs pcommon.Map) *rejection {
 	max := n.lim.MaxValueBytes
 	if c := attrs.Len(); c > n.lim.MaxAttributes {
-		return &rejection{catalog.ReasonTooLarge, FieldAttributes,
-			"the record has " + itoa(c) + " attributes, more than the limit of " + itoa(n.lim.MaxAttributes)}
+		return &rejection{
+			catalog.ReasonTooLarge, FieldAttributes,
+			"the record has " + itoa(c) + " attributes, more than the limit of " + itoa(n.lim.MaxAttributes),
+		}
 	}
 	if len(name) > MaxNameBytes {
-		return &rejection{catalog.ReasonTooLarge, FieldEventName,
-			"the event name is " + itoa(len(name)) + " bytes, more than the limit of " + itoa(MaxNameBytes)}
+		return &rejection{
+			catalog.ReasonTooLarge, FieldEventName,
+			"the event name is " + itoa(len(name)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
+		}
 	}
 	if len(product) > MaxNameBytes {
-		return &rejection{catalog.ReasonTooLarge, FieldProduct,
-			"service.name is " + itoa(len(product)) + " bytes, more than the limit of " + itoa(MaxNameBytes)}
+		return &rejection{
+			catalog.ReasonTooLarge, FieldProduct,
+			"service.name is " + itoa(len(product)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
+		}
 	}
 	var rej *rejection
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if len(k) > MaxNameBytes {
-			rej = &rejection{catalog.ReasonTooLarge, safeField(k),
-				"attribute name " + quote(k) + " is " + itoa(len(k)) + " bytes, more than the limit of " + itoa(MaxNameBytes)}
+			rej = &rejection{
+				catalog.ReasonTooLarge, safeField(k),
+				"attribute name " + quote(k) + " is " + itoa(len(k)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
+			}
 			return false
 		}
 		what := "value"
@@ -417,8 +444,10 @@ func (n *Normalizer) checkSize(name, product string, attrs pcommon.Map) *rejecti
 			return true
 		}
 		if size := valueSize(v, max); size > max {
-			rej = &rejection{catalog.ReasonTooLarge, safeField(k),
-				"attribute " + quote(k) + " " + what + " is " + itoa(size) + " bytes, more than the limit of " + itoa(max)}
+			rej = &rejection{
+				catalog.ReasonTooLarge, safeField(k),
+				"attribute " + quote(k) + " " + what + " is " + itoa(size) + " bytes, more than the limit of " + itoa(max),
+			}
 			return false
 		}
 		return true
@@ -463,8 +492,10 @@ func checkAttributes(ev *catalog.Event, attrs pcommon.Map) *rejection {
 		v, ok := attrs.Get(a.Name)
 		if !ok {
 			if a.Required {
-				return &rejection{catalog.ReasonMissingAttribute, a.Name,
-					"required attribute " + quote(a.Name) + " of " + ev.Name + " is missing"}
+				return &rejection{
+					catalog.ReasonMissingAttribute, a.Name,
+					"required attribute " + quote(a.Name) + " of " + ev.Name + " is missing",
+				}
 			}
 			continue
 		}
@@ -480,14 +511,18 @@ func checkAttributes(ev *catalog.Event, attrs pcommon.Map) *rejection {
 		}
 	}
 	if wrongType != nil {
-		return &rejection{catalog.ReasonWrongType, wrongType.Name,
+		return &rejection{
+			catalog.ReasonWrongType, wrongType.Name,
 			"attribute " + quote(wrongType.Name) + " of " + ev.Name + " must be " + article(wrongType.Type) + " " + string(wrongType.Type) +
-				", got " + describe(wrongVal)}
+				", got " + describe(wrongVal),
+		}
 	}
 	if badValue != nil {
-		return &rejection{catalog.ReasonInvalidValue, badValue.Name,
+		return &rejection{
+			catalog.ReasonInvalidValue, badValue.Name,
 			"attribute " + quote(badValue.Name) + " of " + ev.Name + " must be one of " + quoteList(badValue.Values) +
-				", got " + quote(badVal.Str())}
+				", got " + quote(badVal.Str()),
+		}
 	}
 	return nil
 }

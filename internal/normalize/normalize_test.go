@@ -496,7 +496,7 @@ func TestRecordAccepted(t *testing.T) {
 			check: func(t *testing.T, attrs pcommon.Map) {
 				v, _ := attrs.Get("response_time_ms")
 				require.Equal(t, pcommon.ValueTypeDouble, v.Type())
-				assert.Equal(t, 120.0, v.Double())
+				assert.InDelta(t, 120.0, v.Double(), 0)
 			},
 		},
 		{
@@ -725,8 +725,10 @@ func TestRecordConcurrent(t *testing.T) {
 	// One Normalizer serves every pipeline goroutine (run with -race).
 	n := New(nil, DefaultLimits())
 	build := func(i int) rec {
-		return msg(map[string]any{"session_id": "s-" + itoa(i), "response_time_ms": int64(i),
-			"meta": map[string]any{"b": int64(i), "a": []any{"x", map[string]any{"z": true, "y": 1.5}}}})
+		return msg(map[string]any{
+			"session_id": "s-" + itoa(i), "response_time_ms": int64(i),
+			"meta": map[string]any{"b": int64(i), "a": []any{"x", map[string]any{"z": true, "y": 1.5}}},
+		})
 	}
 	want := make([]string, 50)
 	for i := range want {
@@ -765,4 +767,22 @@ func TestRecordConcurrent(t *testing.T) {
 		assert.Equal(t, want, got[g])
 	}
 	assert.Len(t, map[string]bool{want[0]: true, want[1]: true, want[49]: true}, 3)
+}
+
+// A timestamp of 2^63 ns or more does not fit a signed nanosecond count:
+// rejected, and no (wrapped, pre-1970) event time is set.
+func TestTimestampAfter2262(t *testing.T) {
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("service.name", "ai_chatbot")
+	lr := plog.NewLogRecord()
+	lr.SetEventName("session.start")
+	lr.Attributes().PutStr("session_id", "s-1")
+	lr.SetTimestamp(pcommon.Timestamp(1 << 63))
+	out, reason := New(nil, Limits{}).Record(res, lr, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
+	require.Equal(t, Rejected, out)
+	assert.Equal(t, catalog.ReasonFutureTimestamp, reason)
+	v, _ := lr.Attributes().Get(catalog.AttrRejectMessage)
+	assert.Equal(t, "event time 9223372036854775808 ns is after the year 2262; check the timestamp unit (nanoseconds since 1970)", v.Str())
+	_, ok := lr.Attributes().Get(catalog.AttrEventTime)
+	assert.False(t, ok)
 }

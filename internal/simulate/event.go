@@ -109,8 +109,8 @@ func seededUUIDv7(t time.Time, r *rand.Rand) string {
 	copy(u[0:6], ts[2:8])
 	binary.BigEndian.PutUint64(u[8:16], r.Uint64())
 	rb := r.Uint32()
-	u[6] = 0x70 | byte(rb>>8)&0x0f // version 7
-	u[7] = byte(rb)
-	u[8] = (u[8] & 0x3f) | 0x80 // RFC 9562 variant
+	u[6] = 0x70 | byte(rb>>8)&0x0f //nolint:gosec // truncation intended; version 7
+	u[7] = byte(rb)                //nolint:gosec // truncation intended: the low 8 random bits
+	u[8] = (u[8] & 0x3f) | 0x80    // RFC 9562 variant
 	return u.String()
 }

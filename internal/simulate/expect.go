@@ -18,15 +18,6 @@ type Avg struct {
 	Avg      *float64 `json:"avg"` // sum/count in the value's unit; null when count = 0
 }
 
-func (a *Avg) add(v float64) {
-	m, ok := counters.Micro(v)
-	if !ok {
-		return
-	}
-	a.Count++
-	a.SumMicro += m
-}
-
 func (a *Avg) finish() {
 	if a.Count > 0 {
 		v := counters.FromMicro(a.SumMicro) / float64(a.Count)

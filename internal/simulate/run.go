@@ -66,7 +66,7 @@ func Run(ctx context.Context, g *Generator, p *Pipeline, o RunOptions) (*Result,
 					if failed > 0 {
 						line += fmt.Sprintf(", %s failed", Thousands(failed))
 					}
-					fmt.Fprintln(o.Progress, line)
+					_, _ = fmt.Fprintln(o.Progress, line) // progress only: a failed write must not stop the run
 				}
 			}
 		}()
@@ -114,7 +114,8 @@ days:
 	}
 	if o.Progress != nil {
 		secs := res.Elapsed.Seconds()
-		fmt.Fprintf(o.Progress, "simulate: done: %s events sent (%s unique, %s resent) in %s (%s/s); %s failed\n",
+		// Progress only, like the lines above.
+		_, _ = fmt.Fprintf(o.Progress, "simulate: done: %s events sent (%s unique, %s resent) in %s (%s/s); %s failed\n",
 			Thousands(ok), Thousands(exp.UniqueEvents), Thousands(exp.Resent),
 			res.Elapsed.Round(100*time.Millisecond), Thousands(int64(float64(ok)/max(secs, 0.001))), Thousands(failed))
 	}

@@ -502,7 +502,7 @@ func TestRangesAndValidation(t *testing.T) {
 		{From: from, To: to, Scale: -1},
 	} {
 		_, err := NewGenerator(c)
-		assert.Error(t, err)
+		require.Error(t, err)
 	}
 	g, err := NewGenerator(Config{From: from, To: to})
 	require.NoError(t, err)

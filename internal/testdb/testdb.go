@@ -61,7 +61,11 @@ func Schema(tb testing.TB) (dsn, schema string) {
 	if err != nil {
 		tb.Fatalf("testdb: PostgreSQL at %s does not answer (start it, see README): %v", BaseDSN(), err)
 	}
-	defer conn.Close(ctx)
+	defer func() {
+		if err := conn.Close(ctx); err != nil {
+			tb.Errorf("testdb: close: %v", err)
+		}
+	}()
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		tb.Fatalf("testdb: create schema: %v", err)
 	}
@@ -73,7 +77,11 @@ func Schema(tb testing.TB) (dsn, schema string) {
 			tb.Errorf("testdb: cleanup connect: %v", err)
 			return
 		}
-		defer c.Close(ctx)
+		defer func() {
+			if err := c.Close(ctx); err != nil {
+				tb.Errorf("testdb: cleanup close: %v", err)
+			}
+		}()
 		if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
 			tb.Errorf("testdb: drop schema %s: %v", schema, err)
 		}
@@ -118,8 +126,10 @@ func RedisPrefix(tb testing.TB) (*redis.Client, string) {
 	}
 	prefix := randomName("test:") + ":"
 	tb.Cleanup(func() {
-		defer c.Close()
 		DeletePrefix(tb, c, prefix)
+		if err := c.Close(); err != nil {
+			tb.Errorf("testdb: close Redis client: %v", err)
+		}
 	})
 	return c, prefix
 }
@@ -189,7 +199,11 @@ func (s *RedisServer) Start() {
 	}
 	s.cmd = cmd
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	defer c.Close()
+	defer func() {
+		if err := c.Close(); err != nil {
+			s.tb.Errorf("testdb: close Redis client: %v", err)
+		}
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -15,12 +16,14 @@ func TestConnectivity(t *testing.T) {
 	dsn, schema := Migrated(t)
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { assert.NoError(t, conn.Close(ctx)) }()
 	var n int
 	require.NoError(t, conn.QueryRow(ctx,
 		`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = ANY($2)`,
-		schema, []string{"analytics_events", "analytics_event_ids", "analytics_daily_rollup",
-			"analytics_agent_daily_rollup", "analytics_rejected_events", "analytics_redis_outbox"}).Scan(&n))
+		schema, []string{
+			"analytics_events", "analytics_event_ids", "analytics_daily_rollup",
+			"analytics_agent_daily_rollup", "analytics_rejected_events", "analytics_redis_outbox",
+		}).Scan(&n))
 	require.Equal(t, 6, n)
 
 	var part string

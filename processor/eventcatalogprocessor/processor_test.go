@@ -78,8 +78,10 @@ func results(ld plog.Logs) []result {
 					}
 					return ""
 				}
-				r := result{product: product.Str(), name: get(catalog.AttrEventName), status: get(catalog.AttrStatus),
-					reason: get(catalog.AttrRejectReason), field: get(catalog.AttrRejectField)}
+				r := result{
+					product: product.Str(), name: get(catalog.AttrEventName), status: get(catalog.AttrStatus),
+					reason: get(catalog.AttrRejectReason), field: get(catalog.AttrRejectField),
+				}
 				if r.status == "" {
 					r.name = lrs.At(k).Body().Str()
 				}
@@ -300,7 +302,7 @@ func TestStartBadCatalog(t *testing.T) {
 		},
 		{
 			file: "catalog_unknown_key.yaml",
-			want: []string{"catalog file testdata/catalog_unknown_key.yaml", "field requried not found"},
+			want: []string{"catalog file testdata/catalog_unknown_key.yaml", "field requried not found"}, //nolint:misspell // the typo under test
 		},
 		{
 			file: "missing.yaml",

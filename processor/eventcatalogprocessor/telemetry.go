@@ -23,7 +23,7 @@ const (
 	metricAccepted      = "otelcol_processor_eventcatalog_records_accepted"
 	metricRejected      = "otelcol_processor_eventcatalog_records_rejected"
 	metricIgnored       = "otelcol_processor_eventcatalog_records_ignored"
-	metricPassedThrough = "otelcol_processor_eventcatalog_records_passed_through"
+	metricPassedThrough = "otelcol_processor_eventcatalog_records_passed_through" //nolint:gosec // a metric name, not a credential ("passed")
 	attrReason          = "reason"
 )
 
