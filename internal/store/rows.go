@@ -2,7 +2,7 @@ package store
 
 import (
 	"encoding/base64"
-	"encoding/hex"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
@@ -27,24 +27,23 @@ type source struct {
 	lr plog.LogRecord
 }
 
-// eventRow is one accepted record, as copied into the staging table.
+// eventRow is one accepted record: what deduplication, the rollups and the
+// isolation of refused records need, and its analytics_events row, already
+// encoded as a binary COPY tuple.
 type eventRow struct {
-	eventID      string
-	name         string
-	product      string
-	eventTime    time.Time
-	businessDate time.Time // midnight UTC of the business day
-	month        string    // business month, "2006-01"
-	sessionID    any       // string or nil, likewise the three below
-	agentID      any
-	ticketID     any
-	customerID   any
-	attributes   []byte // JSON object
-	traceID      any    // 32 hex digits or nil
-	spanID       any    // 16 hex digits or nil
-	measureMicro any    // int64 or nil
-	flag         any    // bool or nil
-	src          source
+	eventID    string
+	name       string
+	product    string
+	agentID    string // "" when the record has none (no per-agent rollup)
+	eventTime  int64  // Unix nanoseconds
+	day        int32  // business day, days since 2000-01-01
+	month      int32  // business month, year*12 + month - 1
+	measure    int64  // the catalog measure in millionths, when hasMeasure
+	hasMeasure bool
+	flag       bool // the catalog flag, when hasFlag
+	hasFlag    bool
+	tuple      []byte // binary COPY tuple, columns as in copyEventsSQL
+	src        source
 }
 
 // rejectedRow is one record for analytics_rejected_events. Every text field
@@ -68,38 +67,16 @@ type batch struct {
 	duplicates int // ids repeated inside the batch (the first is kept)
 }
 
-// stageColumns are the staging table's columns, in eventRow.values order.
-var stageColumns = []string{
-	"event_id", "event_name", "product", "event_time", "business_date",
-	"session_id", "agent_id", "ticket_id", "customer_id", "attributes",
-	"trace_id", "span_id", "measure_micro", "flag",
-}
-
-// values fills vals (len(stageColumns)) with the row's COPY values.
-func (r *eventRow) values(vals []any) {
-	vals[0] = r.eventID
-	vals[1] = r.name
-	vals[2] = r.product
-	vals[3] = r.eventTime
-	vals[4] = r.businessDate
-	vals[5] = r.sessionID
-	vals[6] = r.agentID
-	vals[7] = r.ticketID
-	vals[8] = r.customerID
-	vals[9] = r.attributes
-	vals[10] = r.traceID
-	vals[11] = r.spanID
-	vals[12] = r.measureMicro
-	vals[13] = r.flag
-}
-
 // build splits ld into rows. It never fails: a record that cannot become an
 // event row becomes a rejected row.
 func (s *Store) build(ld plog.Logs) *batch {
 	n := ld.LogRecordCount()
 	b := &batch{events: make([]eventRow, 0, n)}
 	seen := make(map[string]struct{}, n)
-	var jsonBuf []byte
+	// Every tuple goes into one buffer; rows get their slice of it at the end
+	// (the buffer may move while it grows).
+	arena := make([]byte, 0, n*tupleSizeHint)
+	ends := make([]int, 0, n)
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -113,7 +90,7 @@ func (s *Store) build(ld plog.Logs) *batch {
 				status, _ := attrs.Get(catalog.AttrStatus)
 				switch status.Str() {
 				case catalog.StatusAccepted:
-					row, problem := s.eventRow(src, &jsonBuf)
+					row, problem := s.eventRow(src)
 					if problem != "" {
 						b.rejected = append(b.rejected, notNormalised(src, problem))
 						continue
@@ -123,6 +100,8 @@ func (s *Store) build(ld plog.Logs) *batch {
 						continue
 					}
 					seen[row.eventID] = struct{}{}
+					arena = s.appendTuple(arena, &row)
+					ends = append(ends, len(arena))
 					b.events = append(b.events, row)
 				case catalog.StatusRejected:
 					b.rejected = append(b.rejected, rejectedFromRecord(src))
@@ -132,12 +111,20 @@ func (s *Store) build(ld plog.Logs) *batch {
 			}
 		}
 	}
+	start := 0
+	for i, end := range ends {
+		b.events[i].tuple = arena[start:end:end]
+		start = end
+	}
 	return b
 }
 
-// eventRow builds the row of an accepted record; problem is non-empty when
-// the record lacks a normalised attribute it must have.
-func (s *Store) eventRow(src source, jsonBuf *[]byte) (row eventRow, problem string) {
+// tupleSizeHint is a typical tuple's size, to size a batch's buffer.
+const tupleSizeHint = 256
+
+// eventRow reads the normalised attributes of an accepted record; problem
+// is non-empty when the record lacks one it must have.
+func (s *Store) eventRow(src source) (row eventRow, problem string) {
 	attrs := src.lr.Attributes()
 	row.src = src
 	if v, ok := attrs.Get(catalog.AttrEventID); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
@@ -156,37 +143,62 @@ func (s *Store) eventRow(src source, jsonBuf *[]byte) (row eventRow, problem str
 		return row, "accepted record without " + catalog.AttrProduct
 	}
 	if v, ok := attrs.Get(catalog.AttrEventTime); ok && v.Type() == pcommon.ValueTypeInt {
-		row.eventTime = time.Unix(0, v.Int()).UTC()
+		row.eventTime = v.Int()
 	} else {
 		return row, "accepted record without " + catalog.AttrEventTime
 	}
-	y, m, d := row.eventTime.In(s.loc).Date()
-	row.businessDate = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	row.month = row.businessDate.Format(counters.MonthLayout)
+	y, m, d := time.Unix(0, row.eventTime).In(s.loc).Date()
+	row.day = pgDay(y, m, d)
+	row.month = int32(y*12 + int(m) - 1)
+	return row, ""
+}
+
+// appendTuple appends the binary COPY tuple of row (columns as in
+// copyEventsSQL) and fills the row's agent, measure and flag.
+func (s *Store) appendTuple(b []byte, row *eventRow) []byte {
+	b = appendInt16(b, eventFields)
+	b = appendText(b, row.eventID)
+	b = appendText(b, row.name)
+	b = appendText(b, row.product)
+	b = appendTimestamptz(b, row.eventTime)
+	b = appendDate(b, row.day)
+	if tid := row.src.lr.TraceID(); !tid.IsEmpty() {
+		b = appendHex(b, tid[:])
+	} else {
+		b = appendNull(b)
+	}
+	if sid := row.src.lr.SpanID(); !sid.IsEmpty() {
+		b = appendHex(b, sid[:])
+	} else {
+		b = appendNull(b)
+	}
 
 	var measure, flag string
 	if ev, ok := s.cat.Lookup(row.name); ok {
 		measure, flag = ev.Measure, ev.Flag
 	}
-
-	buf := (*jsonBuf)[:0]
-	buf = append(buf, '{')
+	// attributes: jsonb version 1, then every other attribute as JSON; the
+	// length is filled in at the end.
+	lenAt := len(b)
+	b = append(b, 0, 0, 0, 0, 1, '{')
+	var keys [4]string // session_id, agent_id, ticket_id, customer_id
+	var has [4]bool
 	first := true
-	for k, v := range attrs.All() {
+	for k, v := range row.src.lr.Attributes().All() {
 		switch {
 		case strings.HasPrefix(k, catalog.AttrPrefix), k == catalog.WireEventName, k == catalog.WireEventID:
 			continue
 		case v.Type() == pcommon.ValueTypeStr && (k == catalog.KeySessionID || k == catalog.KeyAgentID || k == catalog.KeyTicketID || k == catalog.KeyCustomerID):
+			i := 3
 			switch k {
 			case catalog.KeySessionID:
-				row.sessionID = v.Str()
+				i = 0
 			case catalog.KeyAgentID:
-				row.agentID = v.Str()
+				i = 1
 			case catalog.KeyTicketID:
-				row.ticketID = v.Str()
-			default:
-				row.customerID = v.Str()
+				i = 2
 			}
+			keys[i], has[i] = v.Str(), true
 			continue
 		}
 		if measure != "" && k == measure {
@@ -199,34 +211,30 @@ func (s *Store) eventRow(src source, jsonBuf *[]byte) (row eventRow, problem str
 			default:
 				f = math.NaN()
 			}
-			if micro, ok := counters.Micro(f); ok {
-				row.measureMicro = micro
-			}
+			row.measure, row.hasMeasure = counters.Micro(f)
 		}
 		if flag != "" && k == flag && v.Type() == pcommon.ValueTypeBool {
-			row.flag = v.Bool()
+			row.flag, row.hasFlag = v.Bool(), true
 		}
 		if !first {
-			buf = append(buf, ',')
+			b = append(b, ',')
 		}
 		first = false
-		buf = appendJSONString(buf, k)
-		buf = append(buf, ':')
-		buf = appendJSONValue(buf, v)
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONValue(b, v)
 	}
-	buf = append(buf, '}')
-	// The COPY encoder reads the bytes later, so each row owns its slice;
-	// one exact-size copy is cheaper than growing a fresh buffer per row.
-	row.attributes = append([]byte(nil), buf...)
-	*jsonBuf = buf
-
-	if tid := src.lr.TraceID(); !tid.IsEmpty() {
-		row.traceID = hex.EncodeToString(tid[:])
+	b = append(b, '}')
+	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	for i := range keys {
+		if has[i] {
+			b = appendText(b, keys[i])
+		} else {
+			b = appendNull(b)
+		}
 	}
-	if sid := src.lr.SpanID(); !sid.IsEmpty() {
-		row.spanID = hex.EncodeToString(sid[:])
-	}
-	return row, ""
+	row.agentID = keys[1]
+	return b
 }
 
 // rejectedFromRecord builds the rejected row of a record the eventcatalog
@@ -291,7 +299,7 @@ func refused(e *eventRow, pgMessage string) rejectedRow {
 		eventName: e.name,
 		product:   e.product,
 		eventID:   e.eventID,
-		eventTime: e.eventTime,
+		eventTime: time.Unix(0, e.eventTime).UTC(),
 		hasTime:   true,
 		raw:       rawJSON(e.src),
 	}

@@ -4,17 +4,20 @@
 //
 // # Exactly once
 //
-// One batch is one PostgreSQL transaction: the accepted records are copied
-// (COPY) into a per-session staging table, and one statement enters the ids
-// not seen before into the event-id ledger (analytics_event_ids: an index
-// probe per id, then a plain INSERT whose primary key catches a concurrent
-// batch that committed the same id meanwhile; that batch is simply run
-// again), inserts exactly those rows into analytics_events, adds their
-// aggregates to the rollup tables, stores the rejected records, and records
-// the aggregates as an outbox row (analytics_redis_outbox) under a fresh
-// batch id. After the commit the outbox row is applied to Redis by
-// counters.Layout.Apply, which first claims the batch id with SET NX, and is
-// then deleted. So:
+// One batch is one PostgreSQL transaction. The accepted records' ids are
+// entered into the event-id ledger (analytics_event_ids, primary key
+// event_id) and their rows into analytics_events by two binary COPYs, in id
+// order; the counter deltas of exactly those rows (a COPY inserts all its
+// rows or fails) are summed in Go; one statement adds them to the rollup
+// tables, stores the rejected records, and records the deltas as an outbox
+// row (analytics_redis_outbox) under a fresh batch id. An id stored before
+// makes the ledger's primary key refuse the COPY (23505): the batch is then
+// run again after looking its ids up (one query), and only the new ones are
+// copied. After a batch met such an id, the next batches look their ids up
+// first. The same path catches a concurrent batch that stored one of the ids
+// between the look-up and the COPY. After the commit the outbox row is
+// applied to Redis by counters.Layout.Apply, which first claims the batch id
+// with SET NX, and is then deleted. So:
 //
 //   - a resent or retried batch inserts nothing and produces no deltas;
 //   - a crash or Redis outage between commit and Redis leaves the outbox row,
@@ -30,21 +33,25 @@
 // serialization failures and deadlocks, admin shutdown, too many
 // connections, and anything else that is not about the data) as they are:
 // the caller retries the whole batch, which is idempotent. A data error
-// (SQLSTATE classes 22, 23 and 54) is isolated: the batch is split until the
-// refused records stand alone, those are stored in the rejected table with
-// reason storage_refused and PostgreSQL's message, and the rest is stored
-// normally. A batch therefore never fails forever because of its content.
+// (SQLSTATE classes 22, 23 and 54, except the ledger refusing a known id) is
+// isolated: the record a COPY error names is tried alone, otherwise the
+// batch is split in halves, until the refused records stand alone. Those are
+// stored in the rejected table with reason storage_refused and PostgreSQL's
+// message, and the rest is stored normally. A batch therefore never fails forever because of its content.
 //
 // The package depends on pgx, go-redis and pdata only, so analyticsctl
 // (replay-rejected) uses it as well as the exporter.
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,15 +140,14 @@ type Store struct {
 	// right there, as if the process had crashed at that point (tests).
 	AfterCommitHook func(batchID string) error
 
-	months     sync.Map // business month "2006-01" → struct{}: partition ensured
+	months     sync.Map // business month (year*12 + month - 1) → struct{}: partition ensured
 	redisDown  atomic.Bool
-	stageReady string // CustomData key marking a session whose staging table exists
+	probeFirst atomic.Int32 // batches left that look their ids up before copying
 }
 
 // New returns a Store writing through pool and rdb. It does no I/O.
 func New(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config) *Store {
-	s := &Store{pool: pool, rdb: rdb, loc: cfg.Location, layout: cfg.Layout, cat: cfg.Catalog, logger: cfg.Logger,
-		stageReady: "otelcol-analytics/store.stage"}
+	s := &Store{pool: pool, rdb: rdb, loc: cfg.Location, layout: cfg.Layout, cat: cfg.Catalog, logger: cfg.Logger}
 	if s.loc == nil {
 		loc, err := time.LoadLocation(DefaultTimeZone)
 		if err != nil { // cannot happen: time/tzdata is embedded
@@ -188,11 +194,20 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 	if len(events) == 0 && len(rejected) == 0 {
 		return nil
 	}
-	err := s.commit(ctx, events, rejected, res)
+	probe := s.probeFirst.Load() > 0
+	if probe {
+		s.probeFirst.Add(-1)
+	}
+	err := s.commit(ctx, events, rejected, res, probe)
+	if !probe && isLedgerRace(err) {
+		// Some id was stored before: look the ids up this time, and for
+		// the next batches too (a resent queue comes in a row).
+		s.probeFirst.Store(probeAfterConflict)
+	}
 	for attempt := 0; attempt < maxRaceRetries && isLedgerRace(err); attempt++ {
-		// A concurrent batch stored one of these ids after our existence
-		// check: run again, the check now sees it.
-		err = s.commit(ctx, events, rejected, res)
+		// A known id, or one a concurrent batch stored after our look-up:
+		// run again, the look-up now sees it.
+		err = s.commit(ctx, events, rejected, res, true)
 	}
 	if err == nil || !isDataError(err) {
 		return err
@@ -210,9 +225,9 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 	}
 	switch {
 	case len(events) > 1:
-		// A COPY error names the row ("COPY analytics_stage, line 17, ..."):
+		// A COPY error names the row ("COPY analytics_events, line 17, ..."):
 		// try that row alone first; otherwise split in halves.
-		if i := copyErrorRow(pgErr, len(events)); i >= 0 {
+		if i := errorRow(err); i >= 0 && i < len(events) {
 			if err := s.writeItems(ctx, events[:i], rejected, res, false); err != nil {
 				return err
 			}
@@ -245,15 +260,21 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 	}
 }
 
-// copyErrorRow returns the 0-based index of the row a COPY error names, or -1.
+// copyErrorRow returns the 0-based index of the row a COPY error names
+// ("COPY <table>, line <n>, ..."), or -1.
 func copyErrorRow(pgErr *pgconn.PgError, n int) int {
-	const marker = "COPY " + stageTable + ", line "
+	const copyMarker, lineMarker = "COPY ", ", line "
 	w := pgErr.Where
-	i := strings.Index(w, marker)
+	i := strings.Index(w, copyMarker)
 	if i < 0 {
 		return -1
 	}
-	w = w[i+len(marker):]
+	w = w[i+len(copyMarker):]
+	i = strings.Index(w, lineMarker)
+	if i < 0 {
+		return -1
+	}
+	w = w[i+len(lineMarker):]
 	j := 0
 	for j < len(w) && w[j] >= '0' && w[j] <= '9' {
 		j++
@@ -265,19 +286,31 @@ func copyErrorRow(pgErr *pgconn.PgError, n int) int {
 	return line - 1
 }
 
+// rowError is a PostgreSQL error a COPY raised on one row, with the row's
+// index in the events of the batch.
+type rowError struct {
+	index int
+	err   error
+}
+
+func (e *rowError) Error() string { return e.err.Error() }
+func (e *rowError) Unwrap() error { return e.err }
+
+// errorRow returns the index of the event row err is about, or -1.
+func errorRow(err error) int {
+	if re, ok := errors.AsType[*rowError](err); ok {
+		return re.index
+	}
+	return -1
+}
+
 // commit runs one transaction for events and rejected, then the after-commit
 // steps (hook, Redis, outbox delete).
-func (s *Store) commit(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result) error {
+func (s *Store) commit(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, probe bool) error {
 	batchID := newUUID()
-	deltas, err := s.tx(ctx, batchID, events, rejected)
+	inserted, deltas, err := s.tx(ctx, batchID, events, rejected, probe)
 	if err != nil {
 		return err
-	}
-	inserted := 0
-	for _, r := range deltas {
-		if r.AgentID == "" {
-			inserted += int(r.Events)
-		}
 	}
 	res.Inserted += inserted
 	res.Duplicates += len(events) - inserted
@@ -296,69 +329,220 @@ func (s *Store) commit(ctx context.Context, events []eventRow, rejected []reject
 	return nil
 }
 
-func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow) ([]counters.Row, error) {
+// tx stores one batch in one transaction and returns how many events it
+// inserted and their counter deltas:
+//
+//  1. with probe, one query finds which of the batch's ids the ledger
+//     already holds; without, every id is taken as new;
+//  2. the new ids, in id order (so concurrent batches lock ledger keys in
+//     one order), are copied into the ledger and their rows into
+//     analytics_events (two binary COPYs). An id stored before (without
+//     probe), or committed by a concurrent batch after step 1, makes the
+//     ledger's primary key fail: isLedgerRace, and writeItems runs the batch
+//     again with probe;
+//  3. the deltas are summed in Go from exactly the rows copied (a COPY
+//     inserts all its rows or fails), and one statement adds them to the
+//     rollups (in key order), stores the rejected records and writes the
+//     outbox row;
+//  4. commit.
+//
+// With probe, a batch of known ids only (a resend) costs the query of step 1
+// alone.
+func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow, probe bool) (int, []counters.Row, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: acquire PostgreSQL connection: %w", err)
+		return 0, nil, fmt.Errorf("store: acquire PostgreSQL connection: %w", err)
 	}
 	defer conn.Release()
-	if err := s.ensureStage(ctx, conn.Conn()); err != nil {
-		return nil, err
+	fresh, err := newEvents(ctx, conn.Conn(), events, probe)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(fresh) == 0 && len(rejected) == 0 {
+		return 0, nil, nil
+	}
+	deltas, err := aggregate(events, fresh)
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: sum the counters of %d events: %w", len(fresh), err)
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: begin: %w", err)
+		return 0, nil, fmt.Errorf("store: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if len(events) > 0 {
-		vals := make([]any, len(stageColumns))
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, stageColumns, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
-			events[i].values(vals)
-			return vals, nil
-		}))
-		if err != nil {
-			return nil, fmt.Errorf("store: copy %d events: %w", len(events), err)
+	if len(fresh) > 0 {
+		pc := conn.Conn().PgConn()
+		if _, err := pc.CopyFrom(ctx, bytes.NewReader(ledgerCopy(events, fresh)), copyLedgerSQL); err != nil {
+			return 0, nil, copyError("copy %d ids into the ledger", events, fresh, err)
+		}
+		if _, err := pc.CopyFrom(ctx, newEventsReader(events, fresh), copyEventsSQL); err != nil {
+			return 0, nil, copyError("copy %d events", events, fresh, err)
 		}
 	}
-	args := rejectedArgs(batchID, rejected)
-	rows, err := tx.Query(ctx, writeSQL, args...)
+	args, err := finishArgs(batchID, deltas, rejected)
 	if err != nil {
-		return nil, fmt.Errorf("store: write batch: %w", err)
+		return 0, nil, err
 	}
-	var deltas []counters.Row
-	for rows.Next() {
-		var r counters.Row
-		if err := rows.Scan(&r.Date, &r.AgentID, &r.Event, &r.Events, &r.MeasureCount, &r.MeasureSumMicro, &r.FlagTrue); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: read deltas: %w", err)
+	if _, err := tx.Exec(ctx, finishSQL, args...); err != nil {
+		return 0, nil, fmt.Errorf("store: write rollups, rejected records and outbox: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, nil, fmt.Errorf("store: commit: %w", err)
+	}
+	return len(fresh), deltas, nil
+}
+
+// newEvents returns the indexes of the events whose id the ledger does not
+// hold yet, sorted by id.
+func newEvents(ctx context.Context, conn *pgx.Conn, events []eventRow, probe bool) ([]int32, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if !probe {
+		fresh := make([]int32, len(events))
+		for i := range fresh {
+			fresh[i] = int32(i)
 		}
-		deltas = append(deltas, r)
+		slices.SortFunc(fresh, func(a, b int32) int { return strings.Compare(events[a].eventID, events[b].eventID) })
+		return fresh, nil
+	}
+	ids := make([]string, len(events))
+	for i := range events {
+		ids[i] = events[i].eventID
+	}
+	rows, err := conn.Query(ctx, probeSQL, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up event ids: %w", err)
+	}
+	var known map[string]struct{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: look up event ids: %w", err)
+		}
+		if known == nil {
+			known = map[string]struct{}{}
+		}
+		known[id] = struct{}{}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: write batch: %w", err)
+		return nil, fmt.Errorf("store: look up event ids: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("store: commit: %w", err)
+	fresh := make([]int32, 0, len(events)-len(known))
+	for i := range events {
+		if _, ok := known[events[i].eventID]; !ok {
+			fresh = append(fresh, int32(i))
+		}
 	}
-	return deltas, nil
+	slices.SortFunc(fresh, func(a, b int32) int { return strings.Compare(events[a].eventID, events[b].eventID) })
+	return fresh, nil
 }
 
-// ensureStage creates the session's staging table once per connection.
-func (s *Store) ensureStage(ctx context.Context, conn *pgx.Conn) error {
-	data := conn.PgConn().CustomData()
-	if _, ok := data[s.stageReady]; ok {
-		return nil
+// copyError wraps a COPY error; when it names a row, the row's index in
+// events goes with it (rowError) for writeItems to isolate it.
+func copyError(what string, events []eventRow, fresh []int32, err error) error {
+	err = fmt.Errorf("store: "+what+": %w", len(fresh), err)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		if i := copyErrorRow(pgErr, len(fresh)); i >= 0 {
+			return &rowError{index: int(fresh[i]), err: err}
+		}
 	}
-	if _, err := conn.Exec(ctx, createStageSQL); err != nil {
-		return fmt.Errorf("store: create staging table: %w", err)
-	}
-	data[s.stageReady] = struct{}{}
-	return nil
+	return err
 }
 
-func rejectedArgs(batchID string, rows []rejectedRow) []any {
+// aggregate sums the counter deltas of events[fresh[...]]: one all-agents
+// row per business day and event, and one per-agent row per day, agent and
+// event, sorted (the rollups' lock order). A sum that does not fit in
+// bigint is refused as PostgreSQL refuses it (errOutOfRange, a data error:
+// the batch is split until the record that overflows stands alone).
+func aggregate(events []eventRow, fresh []int32) ([]counters.Row, error) {
+	type cell struct {
+		day          int32
+		agent, event string
+	}
+	sums := map[cell]*counters.Values{}
+	add := func(c cell, e *eventRow) bool {
+		v, ok := sums[c]
+		if !ok {
+			v = &counters.Values{}
+			sums[c] = v
+		}
+		v.Events++
+		if e.hasMeasure {
+			v.MeasureCount++
+			if !addInt64(&v.MeasureSumMicro, e.measure) {
+				return false
+			}
+		}
+		if e.hasFlag && e.flag {
+			v.FlagTrue++
+		}
+		return true
+	}
+	for _, i := range fresh {
+		e := &events[i]
+		if !add(cell{day: e.day, event: e.name}, e) {
+			return nil, errOutOfRange
+		}
+		if e.agentID != "" && !add(cell{day: e.day, agent: e.agentID, event: e.name}, e) {
+			return nil, errOutOfRange
+		}
+	}
+	rows := make([]counters.Row, 0, len(sums))
+	days := map[int32]string{}
+	for c, v := range sums {
+		day, ok := days[c.day]
+		if !ok {
+			day = dayTime(c.day).Format(counters.DateLayout)
+			days[c.day] = day
+		}
+		rows = append(rows, counters.Row{Cell: counters.Cell{Date: day, AgentID: c.agent, Event: c.event}, Values: *v})
+	}
+	counters.SortRows(rows)
+	return rows, nil
+}
+
+// errOutOfRange is the error PostgreSQL raises for a bigint sum that
+// overflows (22003, a data error).
+var errOutOfRange = &pgconn.PgError{Severity: "ERROR", Code: "22003", Message: "bigint out of range"}
+
+// addInt64 adds d to *v unless that overflows; it reports whether it added.
+func addInt64(v *int64, d int64) bool {
+	if (d > 0 && *v > math.MaxInt64-d) || (d < 0 && *v < math.MinInt64-d) {
+		return false
+	}
+	*v += d
+	return true
+}
+
+// finishArgs returns finishSQL's arguments: the batch id, the deltas as
+// parallel arrays and as the outbox JSON (NULL when there are none), and
+// the rejected records as parallel arrays.
+func finishArgs(batchID string, deltas []counters.Row, rejected []rejectedRow) ([]any, error) {
+	n := len(deltas)
+	day, agent, event := make([]string, n), make([]string, n), make([]string, n)
+	events, mc, ms, flag := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, r := range deltas {
+		day[i], agent[i], event[i] = r.Date, r.AgentID, r.Event
+		events[i], mc[i], ms[i], flag[i] = r.Events, r.MeasureCount, r.MeasureSumMicro, r.FlagTrue
+	}
+	var outbox any
+	if n > 0 {
+		js, err := counters.EncodeRows(deltas)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode outbox row: %w", err)
+		}
+		outbox = string(js)
+	}
+	args := []any{batchID, outbox, day, agent, event, events, mc, ms, flag}
+	return append(args, rejectedArgs(rejected)...), nil
+}
+
+// rejectedArgs returns the rejected rows as parallel arrays.
+func rejectedArgs(rows []rejectedRow) []any {
 	n := len(rows)
 	reason := make([]string, n)
 	field := make([]string, n)
@@ -377,7 +561,7 @@ func rejectedArgs(batchID string, rows []rejectedRow) []any {
 		at[i] = pgtype.Timestamptz{Time: r.eventTime, Valid: r.hasTime}
 		raw[i] = r.raw
 	}
-	return []any{batchID, reason, field, message, name, product, id, at, raw}
+	return []any{reason, field, message, name, product, id, at, raw}
 }
 
 // applyOutbox applies a committed batch's deltas to Redis and deletes its
@@ -463,7 +647,7 @@ func (s *Store) PendingOutbox(ctx context.Context) (int64, error) {
 // ensureMonths makes sure the partition of every business month of events
 // exists (cached: each month is asked once per Store).
 func (s *Store) ensureMonths(ctx context.Context, events []eventRow) error {
-	var last string
+	last := int32(-1)
 	for i := range events {
 		m := events[i].month
 		if m == last {
@@ -473,18 +657,19 @@ func (s *Store) ensureMonths(ctx context.Context, events []eventRow) error {
 		if _, ok := s.months.Load(m); ok {
 			continue
 		}
-		if err := s.ensureMonth(ctx, events[i].businessDate, m); err != nil {
+		if err := s.ensureMonth(ctx, int(m/12), time.Month(m%12+1)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) ensureMonth(ctx context.Context, day time.Time, month string) error {
-	if _, err := s.pool.Exec(ctx, ensurePartitionSQL, day); err != nil {
-		return fmt.Errorf("store: ensure partition of %s: %w", month, err)
+func (s *Store) ensureMonth(ctx context.Context, y int, m time.Month) error {
+	first := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.pool.Exec(ctx, ensurePartitionSQL, first); err != nil {
+		return fmt.Errorf("store: ensure partition of %s: %w", first.Format(counters.MonthLayout), err)
 	}
-	s.months.Store(month, struct{}{})
+	s.months.Store(int32(y*12+int(m)-1), struct{}{})
 	return nil
 }
 
@@ -497,7 +682,7 @@ func (s *Store) EnsurePartitions(ctx context.Context, from, to time.Time) error 
 	y, m, _ = to.In(s.loc).Date()
 	end := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 	for ; !cur.After(end); cur = cur.AddDate(0, 1, 0) {
-		if err := s.ensureMonth(ctx, cur, cur.Format(counters.MonthLayout)); err != nil {
+		if err := s.ensureMonth(ctx, cur.Year(), cur.Month()); err != nil {
 			return err
 		}
 	}
@@ -547,14 +732,21 @@ func isDataError(err error) bool {
 	return false
 }
 
-// maxRaceRetries bounds the immediate re-runs of a batch that lost a race
-// on the event-id ledger; after that the error goes to the caller's retry.
+// probeAfterConflict is how many batches look their ids up first after a
+// batch met an id already stored.
+const probeAfterConflict = 16
+
+// maxRaceRetries bounds the immediate re-runs of a batch the event-id ledger
+// refused (a known id, or a race lost); after that the error goes to the
+// caller's retry.
 const maxRaceRetries = 3
 
 // isLedgerRace reports whether err is the ledger's primary key refusing an
-// id a concurrent transaction committed between our existence check and our
-// insert (the plain INSERT is cheaper than ON CONFLICT, which would write a
-// speculative-insertion record per row). Transient: a re-run skips the id.
+// id stored before: one the batch copied without looking it up, or one a
+// concurrent transaction committed between our look-up and our COPY (a
+// COPY has no ON CONFLICT, and INSERT … ON CONFLICT would write a
+// speculative-insertion record per row). Not a data error: a re-run with
+// the look-up skips the id.
 func isLedgerRace(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "analytics_event_ids_pkey"

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -17,6 +19,7 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
+	"github.com/otelcol-analytics/otelcol-analytics/migrations"
 )
 
 // boundaryBatch straddles the Shanghai (UTC+8) day and month boundary of
@@ -438,6 +441,17 @@ func TestPartitions(t *testing.T) {
 	assert.Equal(t, []string{"analytics_events_2025_12", "analytics_events_2026_01"}, parts())
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_event_ids`))
 	assert.Equal(t, 1, e.count(t, `SELECT events FROM analytics_daily_rollup`), "rollups are kept")
+	// Migration 005: the ledger has no business_date index any more;
+	// retention deletes ledger rows only when it drops a partition.
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'analytics_event_ids' AND indexname <> 'analytics_event_ids_pkey'`))
+	_, err = e.pool.Exec(ctx, `INSERT INTO analytics_event_ids VALUES ('orphan', '2025-11-20')`)
+	require.NoError(t, err)
+	dropped, err = s.DropPartitionsBefore(ctx, ts("2025-12-10T00:00:00Z"))
+	require.NoError(t, err)
+	assert.Empty(t, dropped)
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM analytics_event_ids`), "nothing dropped: the ledger is not scanned")
+	_, err = e.pool.Exec(ctx, `DELETE FROM analytics_event_ids WHERE event_id = 'orphan'`)
+	require.NoError(t, err)
 
 	// A late event for a dropped month recreates its partition on demand.
 	res, err := s.Write(ctx, normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "p2", at: ts("2025-11-11T00:00:00Z"), attrs: map[string]any{"session_id": "s"}}))
@@ -489,6 +503,8 @@ func TestCopyErrorRow(t *testing.T) {
 		want  int
 	}{
 		{`COPY analytics_stage, line 17, column attributes: "{...}"`, 100, 16},
+		{`COPY analytics_events, line 3, column attributes: "{...}"`, 5, 2},
+		{`COPY analytics_event_ids, line 5000`, 5000, 4999},
 		{`COPY analytics_stage, line 1`, 1, 0},
 		{`COPY analytics_stage, line 101, column x`, 100, -1},
 		{`SQL statement "..."`, 100, -1},
@@ -542,4 +558,138 @@ func TestConcurrentResendsCountOnce(t *testing.T) {
 	require.Len(t, want, 4)
 	assert.Equal(t, row("2025-12-07", "", "agent.session_takeover", 400, 400, 800_000_000, 0), want[0])
 	assert.Equal(t, want, e.redisDays(t, "2025-12-07"))
+}
+
+// TestMixedBatchOnFreshStore writes, through a Store that has not met a
+// duplicate yet (so it copies without looking the ids up first), a batch
+// whose ids are partly stored already: the ledger refuses the copy, the
+// batch is run again with the look-up, and only the new ids are stored and
+// counted.
+func TestMixedBatchOnFreshStore(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var recs []rec
+	for i := range 300 {
+		recs = append(recs, rec{name: "agent.session_takeover", product: "agent_workbench", id: fmt.Sprintf("m%03d", i),
+			at:    ts("2025-12-08T00:00:00Z").Add(time.Duration(i) * time.Minute),
+			attrs: map[string]any{"agent_id": fmt.Sprintf("a%d", i%2), "session_id": "s", "wait_duration_seconds": 1.5}})
+	}
+	res, err := e.store().Write(ctx, normalised(t, recs[100:200]...))
+	require.NoError(t, err)
+	assert.Equal(t, Result{Inserted: 100}, res)
+
+	s := e.store()
+	res, err = s.Write(ctx, normalised(t, recs...))
+	require.NoError(t, err)
+	assert.Equal(t, Result{Inserted: 200, Duplicates: 100}, res)
+	assert.Equal(t, int32(probeAfterConflict), s.probeFirst.Load(), "the next batches look their ids up first")
+	res, err = s.Write(ctx, normalised(t, recs[:1]...))
+	require.NoError(t, err)
+	assert.Equal(t, Result{Duplicates: 1}, res)
+	assert.Equal(t, int32(probeAfterConflict-1), s.probeFirst.Load())
+	want := []counters.Row{
+		row("2025-12-08", "", "agent.session_takeover", 300, 300, 450_000_000, 0),
+		row("2025-12-08", "a0", "agent.session_takeover", 150, 150, 225_000_000, 0),
+		row("2025-12-08", "a1", "agent.session_takeover", 150, 150, 225_000_000, 0),
+	}
+	assert.Equal(t, want, e.rollups(t))
+	assert.Equal(t, want, e.redisDays(t, "2025-12-08"))
+	assert.Equal(t, 300, e.count(t, `SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, 300, e.count(t, `SELECT count(*) FROM analytics_event_ids`))
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+}
+
+// TestAggregate checks the deltas summed in Go, and that a sum overflowing
+// bigint is the data error PostgreSQL would raise (so the batch is split).
+func TestAggregate(t *testing.T) {
+	ev := func(day int32, agent, name string, measure int64, hasMeasure, flag bool) eventRow {
+		return eventRow{day: day, agentID: agent, name: name, measure: measure, hasMeasure: hasMeasure, flag: flag, hasFlag: true}
+	}
+	d := pgDay(2025, time.December, 1)
+	events := []eventRow{
+		ev(d, "a1", "ticket.closed", 2_000_000, true, true),
+		ev(d, "", "ticket.closed", -500_000, true, false),
+		ev(d+1, "a1", "ticket.closed", 0, false, true),
+		ev(d, "a2", "session.start", 0, false, false),
+		ev(d, "a1", "ticket.closed", 1, true, false), // not in fresh
+	}
+	rows, err := aggregate(events, []int32{0, 1, 2, 3})
+	require.NoError(t, err)
+	assert.Equal(t, []counters.Row{
+		row("2025-12-01", "", "session.start", 1, 0, 0, 0),
+		row("2025-12-01", "", "ticket.closed", 2, 2, 1_500_000, 1),
+		row("2025-12-01", "a1", "ticket.closed", 1, 1, 2_000_000, 1),
+		row("2025-12-01", "a2", "session.start", 1, 0, 0, 0),
+		row("2025-12-02", "", "ticket.closed", 1, 0, 0, 1),
+		row("2025-12-02", "a1", "ticket.closed", 1, 0, 0, 1),
+	}, rows)
+
+	big := []eventRow{ev(d, "", "chat.cost", 5e18, true, false), ev(d, "", "chat.cost", 5e18, true, false)}
+	_, err = aggregate(big, []int32{0, 1})
+	require.ErrorIs(t, err, errOutOfRange)
+	assert.True(t, isDataError(fmt.Errorf("wrapped: %w", err)))
+	rows, err = aggregate(big, []int32{1})
+	require.NoError(t, err)
+	assert.Equal(t, int64(5e18), rows[0].MeasureSumMicro)
+}
+
+// TestBinaryCopyEncoding compares the hand-written binary COPY fields with
+// pgx's own encoding of the same values.
+func TestBinaryCopyEncoding(t *testing.T) {
+	m := pgtype.NewMap()
+	for _, at := range []string{"2025-12-01T00:00:00Z", "2025-11-30T15:59:59.123456789Z", "2000-01-01T00:00:00Z",
+		"1999-12-31T23:59:59.9999995Z", "1969-12-31T23:59:59.999999999Z", "1900-03-01T12:00:00Z", "2100-02-28T23:00:00.000001Z"} {
+		t.Run(at, func(t *testing.T) {
+			tm := ts(at)
+			want, err := m.Encode(pgtype.TimestamptzOID, pgtype.BinaryFormatCode, tm, nil)
+			require.NoError(t, err)
+			got := appendTimestamptz(nil, tm.UnixNano())
+			assert.Equal(t, want, got[4:])
+			assert.Equal(t, []byte{0, 0, 0, 8}, got[:4])
+
+			y, mo, d := tm.Date()
+			day := time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+			want, err = m.Encode(pgtype.DateOID, pgtype.BinaryFormatCode, day, nil)
+			require.NoError(t, err)
+			assert.Equal(t, want, appendDate(nil, pgDay(y, mo, d))[4:])
+			assert.Equal(t, day, dayTime(pgDay(y, mo, d)))
+		})
+	}
+	assert.Equal(t, []byte("\x00\x00\x00\x040aff"), appendHex(nil, []byte{0x0a, 0xff}))
+	assert.Equal(t, []byte{0xff, 0xff, 0xff, 0xff}, appendNull(nil))
+
+	// The reader streams header, tuples in the given order, and trailer,
+	// whatever the size of the reads.
+	events := []eventRow{{tuple: []byte("aaa")}, {tuple: []byte("bb")}, {tuple: []byte("c")}}
+	want := string(copyHeader) + "c" + "aaa" + "bb" + string(copyTrailer)
+	for _, size := range []int{1, 2, 7, 64} {
+		r := newEventsReader(events, []int32{2, 0, 1})
+		var got []byte
+		buf := make([]byte, size)
+		for {
+			n, err := r.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			require.Positive(t, n)
+		}
+		assert.Equal(t, want, string(got), "reads of %d", size)
+	}
+}
+
+// TestMigrationDownUp reverts the whole schema (005 restores the ledger's
+// business_date index and the old retention function, then 004..001 drop
+// everything) and applies it again.
+func TestMigrationDownUp(t *testing.T) {
+	dsn, _ := testdb.Migrated(t)
+	require.NoError(t, migrations.Down(dsn))
+	v, dirty, err := migrations.Version(dsn)
+	require.NoError(t, err)
+	assert.Equal(t, []any{uint(0), false}, []any{v, dirty})
+	require.NoError(t, migrations.Up(dsn))
+	v, dirty, err = migrations.Version(dsn)
+	require.NoError(t, err)
+	assert.Equal(t, []any{uint(5), false}, []any{v, dirty})
 }
