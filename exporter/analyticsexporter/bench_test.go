@@ -196,8 +196,10 @@ func BenchmarkExporter1M(b *testing.B) {
 	b.Run("raw_copy_batches_of_5000", func(b *testing.B) { rawCopy(b, true) })
 }
 
-var eventColumns = []string{"event_id", "event_name", "product", "event_time", "business_date",
-	"session_id", "agent_id", "ticket_id", "customer_id", "attributes", "trace_id", "span_id"}
+var eventColumns = []string{
+	"event_id", "event_name", "product", "event_time", "business_date",
+	"session_id", "agent_id", "ticket_id", "customer_id", "attributes", "trace_id", "span_id",
+}
 
 // copyRows turns the normalised records into analytics_events rows the way
 // the store does (same columns, same JSON), outside the timed section.
@@ -247,9 +249,11 @@ func copyRows(b *testing.B, reqs []plog.Logs) [][]any {
 				}
 				js = append(js, '}')
 				tid := lr.TraceID()
-				rows = append(rows, []any{get("analytics.event.id"), get("analytics.event.name"), get("analytics.event.product"),
+				rows = append(rows, []any{
+					get("analytics.event.id"), get("analytics.event.name"), get("analytics.event.product"),
 					et, time.Date(y, m, d, 0, 0, 0, 0, time.UTC), get("session_id"), get("agent_id"), get("ticket_id"),
-					get("customer_id"), js, fmt.Sprintf("%x", tid[:]), nil})
+					get("customer_id"), js, fmt.Sprintf("%x", tid[:]), nil,
+				})
 			}
 		}
 	}

@@ -4,6 +4,7 @@
 // Redis, exactly once. See README.md.
 //
 // mdatagen is not available at our collector release, so metadata.yaml is
-// kept by hand and telemetry.go builds its instruments directly (no
-// go:generate line: `make generate` must not need a tool we cannot install).
+// kept by hand and telemetry.go builds its instruments directly (and there
+// is no generate directive: `make generate` must not need a tool we cannot
+// install).
 package analyticsexporter

@@ -73,9 +73,11 @@ func normalisedLogs(t testing.TB, evs ...ev) plog.Logs {
 func messages(prefix string, n int, day string) []ev {
 	out := make([]ev, n)
 	for i := range out {
-		out[i] = ev{name: "session.message", product: "ai_chatbot", id: fmt.Sprintf("%s%05d", prefix, i),
+		out[i] = ev{
+			name: "session.message", product: "ai_chatbot", id: fmt.Sprintf("%s%05d", prefix, i),
 			at:    at(day + "T00:00:00Z").Add(time.Duration(i) * time.Millisecond),
-			attrs: map[string]any{"session_id": "s", "response_time_ms": float64(i)}}
+			attrs: map[string]any{"session_id": "s", "response_time_ms": float64(i)},
+		}
 	}
 	return out
 }
@@ -113,8 +115,10 @@ func newHarness(t *testing.T, migrated bool) *harness {
 	t.Cleanup(pool.Close)
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	return &harness{cfg: cfg, pool: pool, rdb: rdb, tel: tel,
-		layout: counters.Layout{Prefix: prefix, DailyTTL: cfg.Redis.DailyTTL, ClaimTTL: cfg.Redis.ClaimTTL}}
+	return &harness{
+		cfg: cfg, pool: pool, rdb: rdb, tel: tel,
+		layout: counters.Layout{Prefix: prefix, DailyTTL: cfg.Redis.DailyTTL, ClaimTTL: cfg.Redis.ClaimTTL},
+	}
 }
 
 func (h *harness) start(t *testing.T, adjust func(*analyticsExporter)) exporter.Logs {
@@ -189,8 +193,10 @@ func (h *harness) sumMetric(_ testing.TB, name string) map[string]int64 {
 }
 
 func row(date, agent, event string, n, mc, ms, f int64) counters.Row {
-	return counters.Row{Cell: counters.Cell{Date: date, AgentID: agent, Event: event},
-		Values: counters.Values{Events: n, MeasureCount: mc, MeasureSumMicro: ms, FlagTrue: f}}
+	return counters.Row{
+		Cell:   counters.Cell{Date: date, AgentID: agent, Event: event},
+		Values: counters.Values{Events: n, MeasureCount: mc, MeasureSumMicro: ms, FlagTrue: f},
+	}
 }
 
 func TestExporterWritesEachEventOnce(t *testing.T) {
@@ -199,12 +205,18 @@ func TestExporterWritesEachEventOnce(t *testing.T) {
 	ctx := context.Background()
 
 	batch := []ev{
-		{name: "agent.session_takeover", product: "agent_workbench", id: "k1", at: at("2025-11-30T15:59:59Z"),
-			attrs: map[string]any{"agent_id": "a1", "session_id": "s1", "wait_duration_seconds": 12.5}},
-		{name: "agent.session_takeover", product: "agent_workbench", id: "k2", at: at("2025-11-30T16:30:00Z"),
-			attrs: map[string]any{"agent_id": "a1", "session_id": "s2", "wait_duration_seconds": 7.25}},
-		{name: "ticket.closed", product: "agent_workbench", id: "k3", at: at("2025-11-30T16:30:00Z"),
-			attrs: map[string]any{"ticket_id": "t1", "agent_id": "a2", "resolution_duration_hours": 3.0, "sla_met": true}},
+		{
+			name: "agent.session_takeover", product: "agent_workbench", id: "k1", at: at("2025-11-30T15:59:59Z"),
+			attrs: map[string]any{"agent_id": "a1", "session_id": "s1", "wait_duration_seconds": 12.5},
+		},
+		{
+			name: "agent.session_takeover", product: "agent_workbench", id: "k2", at: at("2025-11-30T16:30:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "session_id": "s2", "wait_duration_seconds": 7.25},
+		},
+		{
+			name: "ticket.closed", product: "agent_workbench", id: "k3", at: at("2025-11-30T16:30:00Z"),
+			attrs: map[string]any{"ticket_id": "t1", "agent_id": "a2", "resolution_duration_hours": 3.0, "sla_met": true},
+		},
 		{name: "ticket.closed", product: "agent_workbench", id: "k3", at: at("2025-11-30T16:30:00Z"), // same id again
 			attrs: map[string]any{"ticket_id": "t1", "agent_id": "a2", "resolution_duration_hours": 3.0, "sla_met": true}},
 	}

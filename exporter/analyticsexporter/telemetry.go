@@ -25,7 +25,7 @@ const (
 	metricRecordsRefused   = "otelcol_exporter_analytics_records_refused"
 	metricBatchDuration    = "otelcol_exporter_analytics_batch_duration"
 	metricOutboxBacklog    = "otelcol_exporter_analytics_outbox_backlog"
-	metricRedisDeferred    = "otelcol_exporter_analytics_redis_deferred"
+	metricRedisDeferred    = "otelcol_exporter_analytics_redis_deferred" //nolint:gosec // a metric name, not a credential
 	metricBatchesFailed    = "otelcol_exporter_analytics_batches_failed"
 	attrReason             = "reason"
 	attrOutcome            = "outcome"

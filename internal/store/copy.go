@@ -42,16 +42,21 @@ const (
 	pgEpochDays = 10_957
 )
 
-func appendInt16(b []byte, v int16) []byte { return binary.BigEndian.AppendUint16(b, uint16(v)) }
-func appendInt32(b []byte, v int32) []byte { return binary.BigEndian.AppendUint32(b, uint32(v)) }
-func appendInt64(b []byte, v int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(v)) }
+// The wire format is two's complement big-endian: the signed-to-unsigned
+// conversions below reinterpret the bits, which is the point.
+
+func appendInt16(b []byte, v int16) []byte { return binary.BigEndian.AppendUint16(b, uint16(v)) } //nolint:gosec // bit reinterpretation
+func appendInt32(b []byte, v int32) []byte { return binary.BigEndian.AppendUint32(b, uint32(v)) } //nolint:gosec // bit reinterpretation
+func appendInt64(b []byte, v int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(v)) } //nolint:gosec // bit reinterpretation
 
 // appendNull appends a NULL field.
 func appendNull(b []byte) []byte { return appendInt32(b, -1) }
 
 // appendText appends a text field.
 func appendText(b []byte, s string) []byte {
-	b = appendInt32(b, int32(len(s)))
+	// A field over 1 GB is refused by PostgreSQL whatever its length word
+	// says, and pdata cannot carry a 2 GiB string: the length fits.
+	b = appendInt32(b, int32(len(s))) //nolint:gosec // see above
 	return append(b, s...)
 }
 
@@ -70,7 +75,7 @@ func appendDate(b []byte, day int32) []byte {
 
 // appendHex appends raw as a text field of lower-case hex digits.
 func appendHex(b []byte, raw []byte) []byte {
-	b = appendInt32(b, int32(2*len(raw)))
+	b = appendInt32(b, int32(2*len(raw))) //nolint:gosec // trace/span ids: 16 or 8 bytes
 	for _, c := range raw {
 		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
 	}
@@ -79,7 +84,8 @@ func appendHex(b []byte, raw []byte) []byte {
 
 // pgDay returns the date y-m-d as days since 2000-01-01.
 func pgDay(y int, m time.Month, d int) int32 {
-	return int32(floorDiv(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix(), 86400) - pgEpochDays)
+	// Event times are int64 nanoseconds (years 1677–2262): ±150,000 days.
+	return int32(floorDiv(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix(), 86400) - pgEpochDays) //nolint:gosec // see above
 }
 
 // dayTime returns the midnight UTC of a day counted from 2000-01-01.

@@ -149,7 +149,7 @@ func (s *Store) eventRow(src source) (row eventRow, problem string) {
 	}
 	y, m, d := time.Unix(0, row.eventTime).In(s.loc).Date()
 	row.day = pgDay(y, m, d)
-	row.month = int32(y*12 + int(m) - 1)
+	row.month = int32(y*12 + int(m) - 1) //nolint:gosec // y is 1677..2262 (int64 nanoseconds)
 	return row, ""
 }
 
@@ -225,7 +225,7 @@ func (s *Store) appendTuple(b []byte, row *eventRow) []byte {
 		b = appendJSONValue(b, v)
 	}
 	b = append(b, '}')
-	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4)) //nolint:gosec // a field's length, non-negative and < 2 GiB
 	for i := range keys {
 		if has[i] {
 			b = appendText(b, keys[i])

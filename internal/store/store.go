@@ -669,7 +669,7 @@ func (s *Store) ensureMonth(ctx context.Context, y int, m time.Month) error {
 	if _, err := s.pool.Exec(ctx, ensurePartitionSQL, first); err != nil {
 		return fmt.Errorf("store: ensure partition of %s: %w", first.Format(counters.MonthLayout), err)
 	}
-	s.months.Store(int32(y*12+int(m)-1), struct{}{})
+	s.months.Store(int32(y*12+int(m)-1), struct{}{}) //nolint:gosec // a business month of a year 1677..2262
 	return nil
 }
 

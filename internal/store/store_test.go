@@ -27,29 +27,51 @@ import (
 func boundaryBatch() []rec {
 	return []rec{
 		// 2025-11-30 in Shanghai.
-		{name: "session.start", product: "ai_chatbot", id: "e01", at: ts("2025-11-30T15:59:59Z"),
-			attrs: map[string]any{"session_id": "s1", "customer_id": "c1", "channel": "web"}, traceID: "0102030405060708090a0b0c0d0e0f10"},
-		{name: "session.message", product: "ai_chatbot", id: "e02", at: ts("2025-11-30T10:00:00Z"),
-			attrs: map[string]any{"session_id": "s1", "response_time_ms": int64(1000)}}, // int widened to double
-		{name: "ticket.closed", product: "agent_workbench", id: "e03", at: ts("2025-11-29T16:00:00Z"),
-			attrs: map[string]any{"ticket_id": "t1", "resolution_duration_hours": 2.0, "sla_met": false}},
+		{
+			name: "session.start", product: "ai_chatbot", id: "e01", at: ts("2025-11-30T15:59:59Z"),
+			attrs: map[string]any{"session_id": "s1", "customer_id": "c1", "channel": "web"}, traceID: "0102030405060708090a0b0c0d0e0f10",
+		},
+		{
+			name: "session.message", product: "ai_chatbot", id: "e02", at: ts("2025-11-30T10:00:00Z"),
+			attrs: map[string]any{"session_id": "s1", "response_time_ms": int64(1000)},
+		}, // int widened to double
+		{
+			name: "ticket.closed", product: "agent_workbench", id: "e03", at: ts("2025-11-29T16:00:00Z"),
+			attrs: map[string]any{"ticket_id": "t1", "resolution_duration_hours": 2.0, "sla_met": false},
+		},
 		// 2025-12-01 in Shanghai.
-		{name: "session.start", product: "ai_chatbot", id: "e04", at: ts("2025-11-30T16:30:00Z"),
-			attrs: map[string]any{"session_id": "s2"}},
-		{name: "session.message", product: "ai_chatbot", id: "e05", at: ts("2025-11-30T16:00:00Z"),
-			attrs: map[string]any{"session_id": "s2", "response_time_ms": 1500.5}},
-		{name: "agent.session_takeover", product: "agent_workbench", id: "e06", at: ts("2025-12-01T01:00:00Z"),
-			attrs: map[string]any{"agent_id": "a1", "session_id": "s2", "wait_duration_seconds": 30.25}},
-		{name: "agent.session_takeover", product: "agent_workbench", id: "e07", at: ts("2025-12-01T02:00:00Z"),
-			attrs: map[string]any{"agent_id": "a2", "session_id": "s3", "wait_duration_seconds": int64(10)}},
-		{name: "agent.session_transfer", product: "agent_workbench", id: "e08", at: ts("2025-12-01T03:00:00Z"),
-			attrs: map[string]any{"agent_id": "a1", "to_agent_id": "a2", "session_id": "s2"}},
-		{name: "ticket.closed", product: "agent_workbench", id: "e09", at: ts("2025-12-01T04:00:00Z"),
-			attrs: map[string]any{"ticket_id": "t2", "agent_id": "a1", "resolution_duration_hours": 4.5, "sla_met": true}},
-		{name: "query.order", product: "ai_chatbot", id: "e10", at: ts("2025-12-01T05:00:00Z"),
-			attrs: map[string]any{"session_id": "s2", "order_id": "o1", "success": true}},
-		{name: "query.order", product: "ai_chatbot", id: "e11", at: ts("2025-12-01T06:00:00Z"),
-			attrs: map[string]any{"session_id": "s2", "order_id": "o2", "success": false}},
+		{
+			name: "session.start", product: "ai_chatbot", id: "e04", at: ts("2025-11-30T16:30:00Z"),
+			attrs: map[string]any{"session_id": "s2"},
+		},
+		{
+			name: "session.message", product: "ai_chatbot", id: "e05", at: ts("2025-11-30T16:00:00Z"),
+			attrs: map[string]any{"session_id": "s2", "response_time_ms": 1500.5},
+		},
+		{
+			name: "agent.session_takeover", product: "agent_workbench", id: "e06", at: ts("2025-12-01T01:00:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "session_id": "s2", "wait_duration_seconds": 30.25},
+		},
+		{
+			name: "agent.session_takeover", product: "agent_workbench", id: "e07", at: ts("2025-12-01T02:00:00Z"),
+			attrs: map[string]any{"agent_id": "a2", "session_id": "s3", "wait_duration_seconds": int64(10)},
+		},
+		{
+			name: "agent.session_transfer", product: "agent_workbench", id: "e08", at: ts("2025-12-01T03:00:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "to_agent_id": "a2", "session_id": "s2"},
+		},
+		{
+			name: "ticket.closed", product: "agent_workbench", id: "e09", at: ts("2025-12-01T04:00:00Z"),
+			attrs: map[string]any{"ticket_id": "t2", "agent_id": "a1", "resolution_duration_hours": 4.5, "sla_met": true},
+		},
+		{
+			name: "query.order", product: "ai_chatbot", id: "e10", at: ts("2025-12-01T05:00:00Z"),
+			attrs: map[string]any{"session_id": "s2", "order_id": "o1", "success": true},
+		},
+		{
+			name: "query.order", product: "ai_chatbot", id: "e11", at: ts("2025-12-01T06:00:00Z"),
+			attrs: map[string]any{"session_id": "s2", "order_id": "o2", "success": false},
+		},
 	}
 }
 
@@ -117,8 +139,10 @@ func TestWriteAcrossDayAndMonthBoundary(t *testing.T) {
 	}
 	p := func(s string) *string { return &s }
 	r := read("e01")
-	assert.Equal(t, evRow{name: "session.start", product: "ai_chatbot", date: "2025-11-30", eventTime: ts("2025-11-30T15:59:59Z"),
-		session: p("s1"), customer: p("c1"), attrs: `{"channel": "web"}`, traceID: p("0102030405060708090a0b0c0d0e0f10")},
+	assert.Equal(t, evRow{
+		name: "session.start", product: "ai_chatbot", date: "2025-11-30", eventTime: ts("2025-11-30T15:59:59Z"),
+		session: p("s1"), customer: p("c1"), attrs: `{"channel": "web"}`, traceID: p("0102030405060708090a0b0c0d0e0f10"),
+	},
 		evRow{r.name, r.product, r.date, r.eventTime.UTC(), r.session, r.agent, r.ticket, r.customer, r.attrs, r.traceID, r.spanID})
 	r = read("e04")
 	assert.Equal(t, "2025-12-01", r.date)
@@ -229,8 +253,10 @@ func TestRedisOutage(t *testing.T) {
 	s := e.store()
 
 	day := func(d string, id string) plog.Logs {
-		return normalised(t, rec{name: "agent.session_takeover", product: "agent_workbench", id: id, at: ts(d + "T02:00:00Z"),
-			attrs: map[string]any{"agent_id": "a1", "session_id": "s", "wait_duration_seconds": 1.5}})
+		return normalised(t, rec{
+			name: "agent.session_takeover", product: "agent_workbench", id: id, at: ts(d + "T02:00:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "session_id": "s", "wait_duration_seconds": 1.5},
+		})
 	}
 	res, err := s.Write(ctx, day("2025-12-01", "o1"))
 	require.NoError(t, err)
@@ -285,9 +311,11 @@ func TestRefusedRecordsAreIsolated(t *testing.T) {
 
 	recs := make([]rec, 0, 1000)
 	for i := range 1000 {
-		recs = append(recs, rec{name: "session.message", product: "ai_chatbot", id: fmt.Sprintf("r%04d", i),
+		recs = append(recs, rec{
+			name: "session.message", product: "ai_chatbot", id: fmt.Sprintf("r%04d", i),
 			at:    ts("2025-12-05T00:00:00Z").Add(time.Duration(i) * time.Second),
-			attrs: map[string]any{"session_id": "s", "response_time_ms": float64(i)}})
+			attrs: map[string]any{"session_id": "s", "response_time_ms": float64(i)},
+		})
 	}
 	// Record 100: a NUL byte; the processor rejects it (nul_byte).
 	recs[100].attrs = map[string]any{"session_id": "s\x00", "response_time_ms": 1.0}
@@ -300,8 +328,10 @@ func TestRefusedRecordsAreIsolated(t *testing.T) {
 
 	res, err := s.Write(ctx, ld)
 	require.NoError(t, err)
-	assert.Equal(t, Result{Inserted: 998, Rejected: 2, RefusedByDB: 1,
-		RejectedByReason: map[string]int{"nul_byte": 1, "storage_refused": 1}}, res)
+	assert.Equal(t, Result{
+		Inserted: 998, Rejected: 2, RefusedByDB: 1,
+		RejectedByReason: map[string]int{"nul_byte": 1, "storage_refused": 1},
+	}, res)
 
 	assert.Equal(t, 998, e.count(t, `SELECT count(*) FROM analytics_events`))
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_events WHERE event_id IN ('r0100', 'r0700')`))
@@ -329,8 +359,10 @@ func TestRefusedRecordsAreIsolated(t *testing.T) {
 	assert.Equal(t, "nul_byte", got[0].reason)
 	assert.Equal(t, "session_id", got[0].field)
 	assert.Equal(t, "r0100", got[0].id)
-	assert.Equal(t, rj{reason: "storage_refused", field: "", message: "unsupported Unicode escape sequence",
-		id: "r0700", name: "session.message", product: "ai_chatbot"}, got[1])
+	assert.Equal(t, rj{
+		reason: "storage_refused", field: "", message: "unsupported Unicode escape sequence",
+		id: "r0700", name: "session.message", product: "ai_chatbot",
+	}, got[1])
 
 	// raw is the record's OTLP/JSON without the analytics.* attributes.
 	var raw []byte
@@ -368,14 +400,18 @@ func TestRefusalOutsideCopyIsBisected(t *testing.T) {
 		if i == 37 || i == 38 || i == 90 {
 			id = fmt.Sprintf("poison%03d", i)
 		}
-		recs = append(recs, rec{name: "session.start", product: "ai_chatbot", id: id, at: ts("2025-12-06T00:00:00Z"),
-			attrs: map[string]any{"session_id": "s"}})
+		recs = append(recs, rec{
+			name: "session.start", product: "ai_chatbot", id: id, at: ts("2025-12-06T00:00:00Z"),
+			attrs: map[string]any{"session_id": "s"},
+		})
 	}
 	recs = append(recs, rec{name: "unknown.event", product: "ai_chatbot", id: "u1", at: ts("2025-12-06T00:00:00Z")})
 	res, err := s.Write(ctx, normalised(t, recs...))
 	require.NoError(t, err)
-	assert.Equal(t, Result{Inserted: 97, Rejected: 4, RefusedByDB: 3,
-		RejectedByReason: map[string]int{"storage_refused": 3, "unknown_event": 1}}, res)
+	assert.Equal(t, Result{
+		Inserted: 97, Rejected: 4, RefusedByDB: 3,
+		RejectedByReason: map[string]int{"storage_refused": 3, "unknown_event": 1},
+	}, res)
 	assert.Equal(t, []counters.Row{row("2025-12-06", "", "session.start", 97, 0, 0, 0)}, e.rollups(t))
 	assert.Equal(t, e.rollups(t), e.redisDays(t, "2025-12-06"))
 	assert.Equal(t, 3, e.count(t, `SELECT count(*) FROM analytics_rejected_events WHERE reason = 'storage_refused' AND message LIKE '%violates check constraint "poison"%'`))
@@ -533,9 +569,11 @@ func TestConcurrentResendsCountOnce(t *testing.T) {
 	s := e.store()
 	var recs []rec
 	for i := range 400 {
-		recs = append(recs, rec{name: "agent.session_takeover", product: "agent_workbench", id: fmt.Sprintf("c%03d", i),
+		recs = append(recs, rec{
+			name: "agent.session_takeover", product: "agent_workbench", id: fmt.Sprintf("c%03d", i),
 			at:    ts("2025-12-07T00:00:00Z").Add(time.Duration(i) * time.Minute),
-			attrs: map[string]any{"agent_id": fmt.Sprintf("a%d", i%3), "session_id": "s", "wait_duration_seconds": 2.0}})
+			attrs: map[string]any{"agent_id": fmt.Sprintf("a%d", i%3), "session_id": "s", "wait_duration_seconds": 2.0},
+		})
 	}
 	batches := []plog.Logs{normalised(t, recs[:250]...), normalised(t, recs[150:]...), normalised(t, recs...)}
 	errs := make(chan error, 12)
@@ -570,9 +608,11 @@ func TestMixedBatchOnFreshStore(t *testing.T) {
 	ctx := context.Background()
 	var recs []rec
 	for i := range 300 {
-		recs = append(recs, rec{name: "agent.session_takeover", product: "agent_workbench", id: fmt.Sprintf("m%03d", i),
+		recs = append(recs, rec{
+			name: "agent.session_takeover", product: "agent_workbench", id: fmt.Sprintf("m%03d", i),
 			at:    ts("2025-12-08T00:00:00Z").Add(time.Duration(i) * time.Minute),
-			attrs: map[string]any{"agent_id": fmt.Sprintf("a%d", i%2), "session_id": "s", "wait_duration_seconds": 1.5}})
+			attrs: map[string]any{"agent_id": fmt.Sprintf("a%d", i%2), "session_id": "s", "wait_duration_seconds": 1.5},
+		})
 	}
 	res, err := e.store().Write(ctx, normalised(t, recs[100:200]...))
 	require.NoError(t, err)
@@ -637,8 +677,10 @@ func TestAggregate(t *testing.T) {
 // pgx's own encoding of the same values.
 func TestBinaryCopyEncoding(t *testing.T) {
 	m := pgtype.NewMap()
-	for _, at := range []string{"2025-12-01T00:00:00Z", "2025-11-30T15:59:59.123456789Z", "2000-01-01T00:00:00Z",
-		"1999-12-31T23:59:59.9999995Z", "1969-12-31T23:59:59.999999999Z", "1900-03-01T12:00:00Z", "2100-02-28T23:00:00.000001Z"} {
+	for _, at := range []string{
+		"2025-12-01T00:00:00Z", "2025-11-30T15:59:59.123456789Z", "2000-01-01T00:00:00Z",
+		"1999-12-31T23:59:59.9999995Z", "1969-12-31T23:59:59.999999999Z", "1900-03-01T12:00:00Z", "2100-02-28T23:00:00.000001Z",
+	} {
 		t.Run(at, func(t *testing.T) {
 			tm := ts(at)
 			want, err := m.Encode(pgtype.TimestamptzOID, pgtype.BinaryFormatCode, tm, nil)
@@ -669,7 +711,7 @@ func TestBinaryCopyEncoding(t *testing.T) {
 		for {
 			n, err := r.Read(buf)
 			got = append(got, buf[:n]...)
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			require.NoError(t, err)
