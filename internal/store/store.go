@@ -46,8 +46,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -59,6 +57,7 @@ import (
 	"time"
 	_ "time/tzdata" // the business time zone must resolve on any host
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -307,7 +306,7 @@ func errorRow(err error) int {
 // commit runs one transaction for events and rejected, then the after-commit
 // steps (hook, Redis, outbox delete).
 func (s *Store) commit(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, probe bool) error {
-	batchID := newUUID()
+	batchID := uuid.NewString()
 	inserted, deltas, err := s.tx(ctx, batchID, events, rejected, probe)
 	if err != nil {
 		return err
@@ -750,23 +749,4 @@ const maxRaceRetries = 3
 func isLedgerRace(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "analytics_event_ids_pkey"
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
 }
