@@ -150,7 +150,7 @@ func TestUsage(t *testing.T) {
 	code, _, stderr = ctlRun(t, "verify", "--from", "2025-12-01", "extra")
 	assert.Equal(t, ExitError, code)
 	assert.Equal(t, "analyticsctl verify: unexpected argument \"extra\"\n", stderr)
-	code, _, stderr = ctlRun(t, "--redis-addr", "127.0.0.1:1", "verify", "--from", "2025-12-01")
+	code, _, stderr = ctlRun(t, "--postgres-dsn", testdb.BaseDSN(), "--redis-addr", "127.0.0.1:1", "verify", "--from", "2025-12-01")
 	assert.Equal(t, ExitError, code)
 	assert.Contains(t, stderr, "analyticsctl verify: redis at 127.0.0.1:1 does not answer")
 }

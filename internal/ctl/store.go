@@ -21,19 +21,6 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// rollupsSQL reads the all-agents and per-agent rollups of the business days
-// in [$1, $2).
-const rollupsSQL = `
-SELECT to_char(business_date, 'YYYY-MM-DD'), '' AS agent_id, event_name,
-       events, measure_count, measure_sum_micro, flag_true
-FROM analytics_daily_rollup
-WHERE business_date >= $1 AND business_date < $2
-UNION ALL
-SELECT to_char(business_date, 'YYYY-MM-DD'), agent_id, event_name,
-       events, measure_count, measure_sum_micro, flag_true
-FROM analytics_agent_daily_rollup
-WHERE business_date >= $1 AND business_date < $2`
-
 // rawSQL aggregates the raw events of the business days in [$1, $2) the way
 // the exporter fills the rollups: per day and event, and per day, agent and
 // event for events with an agent_id. The catalog's measure and flag of each
@@ -66,34 +53,9 @@ FROM r
 GROUP BY GROUPING SETS ((business_date, event_name), (business_date, agent_id, event_name))
 HAVING GROUPING(agent_id) = 1 OR coalesce(agent_id, '') <> ''`
 
-func scanRows(rows pgx.Rows) ([]counters.Row, error) {
-	defer rows.Close()
-	var out []counters.Row
-	for rows.Next() {
-		var r counters.Row
-		if err := rows.Scan(&r.Date, &r.AgentID, &r.Event, &r.Events, &r.MeasureCount, &r.MeasureSumMicro, &r.FlagTrue); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	counters.SortRows(out)
-	return out, nil
-}
-
 // readRollups returns the rollup rows of the business days in [lo, hi).
 func readRollups(ctx context.Context, q querier, lo, hi time.Time) ([]counters.Row, error) {
-	rows, err := q.Query(ctx, rollupsSQL, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("read rollups: %w", err)
-	}
-	out, err := scanRows(rows)
-	if err != nil {
-		return nil, fmt.Errorf("read rollups: %w", err)
-	}
-	return out, nil
+	return counters.ReadRollups(ctx, q, lo, hi)
 }
 
 // readRaw aggregates the raw events of the business days in [lo, hi).
@@ -109,7 +71,7 @@ func readRaw(ctx context.Context, q querier, cat *catalog.Catalog, lo, hi time.T
 	if err != nil {
 		return nil, fmt.Errorf("aggregate raw events: %w", err)
 	}
-	out, err := scanRows(rows)
+	out, err := counters.ScanRows(rows)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate raw events: %w", err)
 	}

@@ -133,20 +133,9 @@ func (e *env) store() *Store {
 // rollups reads both rollup tables as counter rows, sorted.
 func (e *env) rollups(t testing.TB) []counters.Row {
 	t.Helper()
-	rows, err := e.pool.Query(context.Background(), `
-SELECT to_char(business_date, 'YYYY-MM-DD'), '', event_name, events, measure_count, measure_sum_micro, flag_true FROM analytics_daily_rollup
-UNION ALL
-SELECT to_char(business_date, 'YYYY-MM-DD'), agent_id, event_name, events, measure_count, measure_sum_micro, flag_true FROM analytics_agent_daily_rollup`)
+	// All days: the rollups of any business day ever written.
+	out, err := counters.ReadRollups(context.Background(), e.pool, time.Time{}, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 	require.NoError(t, err)
-	defer rows.Close()
-	var out []counters.Row
-	for rows.Next() {
-		var r counters.Row
-		require.NoError(t, rows.Scan(&r.Date, &r.AgentID, &r.Event, &r.Events, &r.MeasureCount, &r.MeasureSumMicro, &r.FlagTrue))
-		out = append(out, r)
-	}
-	require.NoError(t, rows.Err())
-	counters.SortRows(out)
 	return out
 }
 
