@@ -24,6 +24,27 @@ const (
 	AttrRejectField = "analytics.reject.field"
 	// AttrRejectMessage is a sentence a person can act on.
 	AttrRejectMessage = "analytics.reject.message"
+	// AttrContentHash is, on an accepted record, the 16-byte (bytes value)
+	// hash of what the event says: product, name, event time and every
+	// attribute except event.id and analytics.* (the canonical encoding of
+	// normalize.DeriveEventID). Two records with one event id and different
+	// hashes are a duplicate_conflict. For a record without event.id it is
+	// the derived id's bytes.
+	AttrContentHash = "analytics.event.content_hash"
+	// AttrRejectKey is, on a rejected record, the 16-byte (bytes value) hash
+	// that identifies the refusal: the reason and the record's content
+	// (product, name, event time, body and every attribute, event.id
+	// included). A resent refused record has the same key and is stored once.
+	AttrRejectKey = "analytics.reject.key"
+	// AttrRawSize, AttrRawSHA256 and AttrRawTruncated are set on a record
+	// the processor cut because it was too deep or too large to carry: its
+	// attributes and body are replaced by a body holding the first bytes of
+	// the record's OTLP/JSON (a string), AttrRawSize is the size of the
+	// whole OTLP/JSON in bytes (an int), AttrRawSHA256 its sha256 (64 hex
+	// digits) and AttrRawTruncated true.
+	AttrRawSize      = "analytics.raw.size"
+	AttrRawSHA256    = "analytics.raw.sha256"
+	AttrRawTruncated = "analytics.raw.truncated"
 
 	// AttrPrefix is the prefix of every attribute above; attributes with it
 	// are bookkeeping, not event properties.
@@ -32,6 +53,17 @@ const (
 	// WireEventName and WireEventID are the attributes a sender may set.
 	WireEventName = "event.name"
 	WireEventID   = "event.id"
+
+	// WireRejectReason, WireRejectField and WireRejectMessage mark a record
+	// that a receiver refused but acknowledged (a bad call inside a track
+	// batch): the eventcatalog processor rejects such a record with the
+	// reason, field and message given, event name or not, and removes the
+	// three attributes. The record's body then holds what was received (the
+	// call's JSON). A sender may set them too; all it can do with them is
+	// have its own record rejected.
+	WireRejectReason  = "ingest.reject.reason"
+	WireRejectField   = "ingest.reject.field"
+	WireRejectMessage = "ingest.reject.message"
 )
 
 // Status values of AttrStatus.
@@ -45,17 +77,20 @@ type Reason string
 
 // The rejection reasons.
 const (
-	ReasonUnknownEvent     Reason = "unknown_event"
-	ReasonMissingAttribute Reason = "missing_attribute"
-	ReasonWrongType        Reason = "wrong_type"
-	ReasonInvalidValue     Reason = "invalid_value" // a string outside the attribute's values
-	ReasonWrongProduct     Reason = "wrong_product"
-	ReasonMissingProduct   Reason = "missing_product" // no service.name
-	ReasonTooLarge         Reason = "too_large"       // value size or attribute count over the limit
-	ReasonInvalidEventID   Reason = "invalid_event_id"
-	ReasonInvalidUTF8      Reason = "invalid_utf8"
-	ReasonNulByte          Reason = "nul_byte"
-	ReasonFutureTimestamp  Reason = "future_timestamp"
+	ReasonUnknownEvent      Reason = "unknown_event"
+	ReasonMissingAttribute  Reason = "missing_attribute"
+	ReasonWrongType         Reason = "wrong_type"
+	ReasonInvalidValue      Reason = "invalid_value" // a string outside the attribute's values
+	ReasonWrongProduct      Reason = "wrong_product"
+	ReasonMissingProduct    Reason = "missing_product" // no service.name
+	ReasonTooLarge          Reason = "too_large"       // value size or attribute count over the limit
+	ReasonInvalidEventID    Reason = "invalid_event_id"
+	ReasonInvalidUTF8       Reason = "invalid_utf8"
+	ReasonNulByte           Reason = "nul_byte"
+	ReasonFutureTimestamp   Reason = "future_timestamp"
+	ReasonPastTimestamp     Reason = "past_timestamp"     // before the horizon (default 2000-01-01), e.g. milliseconds sent as nanoseconds
+	ReasonTooDeep           Reason = "too_deep"           // a value nested deeper than the limit
+	ReasonDuplicateConflict Reason = "duplicate_conflict" // an event id already stored with different content; the stored event wins
 	// ReasonNotNormalised is set by the exporter on a record that did not
 	// pass through the eventcatalog processor.
 	ReasonNotNormalised Reason = "not_normalised"
