@@ -216,8 +216,8 @@ func loadEventsThroughStore(t testing.TB, dsn string, events []fixtureEvent, loc
 		for k, v := range e.Attrs {
 			require.NoError(t, lr.Attributes().PutEmpty(k).FromRaw(v))
 		}
-		out, reason := norm.Record(rl.Resource(), lr, time.Now())
-		require.Equal(t, normalize.Accepted, out, "fixture event %s rejected: %s", e.ID, reason)
+		r := norm.Record(rl.Resource(), rl.ScopeLogs().At(0).Scope(), lr, time.Now())
+		require.Equal(t, normalize.Accepted, r.Outcome, "fixture event %s rejected: %s", e.ID, r.Reason)
 	}
 
 	pool, err := pgxpool.New(ctx, dsn)

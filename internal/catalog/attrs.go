@@ -91,6 +91,9 @@ const (
 	ReasonPastTimestamp     Reason = "past_timestamp"     // before the horizon (default 2000-01-01), e.g. milliseconds sent as nanoseconds
 	ReasonTooDeep           Reason = "too_deep"           // a value nested deeper than the limit
 	ReasonDuplicateConflict Reason = "duplicate_conflict" // an event id already stored with different content; the stored event wins
+	// ReasonRefusedByReceiver is used for a receiver's refusal mark
+	// (WireRejectReason) whose reason is not a lower-case token.
+	ReasonRefusedByReceiver Reason = "refused_by_receiver"
 	// ReasonNotNormalised is set by the exporter on a record that did not
 	// pass through the eventcatalog processor.
 	ReasonNotNormalised Reason = "not_normalised"

@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"sort"
@@ -47,6 +48,20 @@ type Attribute struct {
 	Type     Type     `yaml:"type"`
 	Required bool     `yaml:"required"`
 	Values   []string `yaml:"values"` // allowed values of a string attribute; empty means any
+	// Min and Max bound an int or double attribute (inclusive); nil means
+	// unbounded on that side. A value outside is rejected as invalid_value.
+	// NaN and ±Inf are never valid for a double attribute, bounds or not.
+	Min *float64 `yaml:"min"`
+	Max *float64 `yaml:"max"`
+}
+
+// InRange reports whether f is within the attribute's bounds (and, for any
+// numeric attribute, finite).
+func (a *Attribute) InRange(f float64) bool {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return false
+	}
+	return (a.Min == nil || f >= *a.Min) && (a.Max == nil || f <= *a.Max)
 }
 
 // Event describes one business event.
@@ -160,6 +175,12 @@ func (e *Event) init() error {
 			errs = append(errs, fmt.Errorf("event %q: attribute %q: unknown type %q (want string, int, double or bool)", e.Name, a.Name, a.Type))
 		case len(a.Values) > 0 && a.Type != TypeString:
 			errs = append(errs, fmt.Errorf("event %q: attribute %q: values are allowed only for type string", e.Name, a.Name))
+		case (a.Min != nil || a.Max != nil) && a.Type != TypeInt && a.Type != TypeDouble:
+			errs = append(errs, fmt.Errorf("event %q: attribute %q: min and max are allowed only for types int and double", e.Name, a.Name))
+		case a.Min != nil && (math.IsNaN(*a.Min) || math.IsInf(*a.Min, 0)), a.Max != nil && (math.IsNaN(*a.Max) || math.IsInf(*a.Max, 0)):
+			errs = append(errs, fmt.Errorf("event %q: attribute %q: min and max must be finite numbers", e.Name, a.Name))
+		case a.Min != nil && a.Max != nil && *a.Min > *a.Max:
+			errs = append(errs, fmt.Errorf("event %q: attribute %q: min %g is greater than max %g", e.Name, a.Name, *a.Min, *a.Max))
 		}
 		if _, dup := e.byName[a.Name]; dup {
 			errs = append(errs, fmt.Errorf("event %q: attribute %q defined more than once", e.Name, a.Name))

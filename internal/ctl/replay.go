@@ -270,8 +270,8 @@ func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				out, why := n.Record(rl.Resource(), lr, now)
-				switch out {
+				r := n.Record(rl.Resource(), sls.At(j).Scope(), lr, now)
+				switch r.Outcome {
 				case normalize.Accepted:
 					if c.eventID == "" {
 						if v, ok := lr.Attributes().Get(catalog.AttrEventID); ok {
@@ -280,7 +280,7 @@ func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 					}
 				case normalize.Rejected:
 					if c.newWhy == "" {
-						c.newWhy = string(why)
+						c.newWhy = string(r.Reason)
 					}
 				default:
 					if c.newWhy == "" {

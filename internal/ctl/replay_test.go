@@ -45,7 +45,7 @@ func ingest(t *testing.T, st *store.Store, recs ...wireRecord) store.Result {
 		if r.id != "" {
 			lr.Attributes().PutStr("event.id", r.id)
 		}
-		n.Record(rl.Resource(), lr, time.Now())
+		n.Record(rl.Resource(), rl.ScopeLogs().At(0).Scope(), lr, time.Now())
 	}
 	res, err := st.Write(context.Background(), ld)
 	require.NoError(t, err)

@@ -29,20 +29,26 @@ const (
 	tagSlice  = 'a'
 )
 
+// rejectDomain prefixes the key of a refusal (catalog.AttrRejectKey),
+// followed by the reason and a NUL.
+const rejectDomain = "otelcol-analytics reject key v1\x00"
+
 // DeriveEventID returns the deterministic id of an event that has no
 // event.id: the first 16 bytes, as 32 hex digits, of the sha256 of a
-// canonical encoding of product, name, the record's Timestamp (0 if unset;
-// never ObservedTimestamp) and every attribute except event.id and
-// analytics.*, sorted by key. Every string is length-prefixed and every
-// value carries its type, so "1" and 1 differ; nested maps are sorted by key
-// and slices kept in order.
+// canonical encoding of product, name, the event time ts (the time Record
+// used: Timestamp, else ObservedTimestamp, else the time received) and every
+// attribute except event.id and analytics.*, sorted by key. Every string is
+// length-prefixed and every value carries its type, so "1" and 1 differ;
+// nested maps are sorted by key and slices kept in order.
 //
 // Record derives the id over the normalised attributes: an int sent for a
 // double attribute of the catalog counts as that double, so a record that
 // passes the processor twice keeps its id. For an accepted record,
-// DeriveEventID over its (normalised) attributes equals the id Record set.
+// DeriveEventID over its (normalised) attributes and event time equals the
+// id Record set.
 func DeriveEventID(product, name string, ts pcommon.Timestamp, attrs pcommon.Map) string {
-	return deriveEventID(product, name, ts, attrs, nil)
+	sum := hashContent(idDomain, product, name, ts, attrs, nil, nil)
+	return idHex(&sum)
 }
 
 type kv struct {
@@ -50,7 +56,7 @@ type kv struct {
 	v pcommon.Value
 }
 
-// idScratch is the per-call working memory of deriveEventID, pooled.
+// idScratch is the per-call working memory of hashContent, pooled.
 type idScratch struct {
 	buf []byte
 	kvs []kv
@@ -60,18 +66,21 @@ var idScratchPool = sync.Pool{New: func() any {
 	return &idScratch{buf: make([]byte, 0, 1024), kvs: make([]kv, 0, 32)}
 }}
 
-// deriveEventID is DeriveEventID; when ev is not nil, an int value of one of
-// ev's double attributes is encoded as the double it widens to.
-func deriveEventID(product, name string, ts pcommon.Timestamp, attrs pcommon.Map, ev *catalog.Event) string {
+// hashContent is the sha256 of domain and the canonical encoding of an
+// event's content (see DeriveEventID). When ev is not nil, an int value of
+// one of ev's double attributes is encoded as the double it widens to. With
+// body (a refusal's key), event.id and the body are encoded too.
+func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcommon.Map, ev *catalog.Event, body *pcommon.Value) [32]byte {
 	s := idScratchPool.Get().(*idScratch)
-	b := append(s.buf[:0], idDomain...)
+	b := append(s.buf[:0], domain...)
 	b = appendStr(b, product)
 	b = appendStr(b, name)
 	b = binary.BigEndian.AppendUint64(b, uint64(ts))
 
 	start := len(s.kvs)
+	withID := body != nil
 	attrs.Range(func(k string, v pcommon.Value) bool {
-		if k != catalog.WireEventID && !strings.HasPrefix(k, catalog.AttrPrefix) {
+		if (withID || k != catalog.WireEventID) && !strings.HasPrefix(k, catalog.AttrPrefix) {
 			s.kvs = append(s.kvs, kv{k, v})
 		}
 		return true
@@ -90,6 +99,9 @@ func deriveEventID(product, name string, ts pcommon.Timestamp, attrs pcommon.Map
 		b = s.appendValue(b, e.v)
 	}
 	s.kvs = s.kvs[:start]
+	if body != nil {
+		b = s.appendValue(b, *body)
+	}
 
 	sum := sha256.Sum256(b)
 	s.buf = b
@@ -98,7 +110,7 @@ func deriveEventID(product, name string, ts pcommon.Timestamp, attrs pcommon.Map
 	if cap(s.buf) <= 64<<10 {
 		idScratchPool.Put(s)
 	}
-	return idHex(&sum)
+	return sum
 }
 
 func cmpKV(a, b kv) int { return strings.Compare(a.k, b.k) }

@@ -127,10 +127,29 @@ func TestRecordIDStableAcrossSends(t *testing.T) {
 		b := send(rec{eventName: "session.message", product: "ai_chatbot", attrs: attrs(), ts: ts, observed: now.Add(time.Minute)})
 		assert.Equal(t, a, b)
 	})
-	t.Run("no Timestamp: ObservedTimestamp does not enter the id", func(t *testing.T) {
-		a := send(rec{eventName: "session.message", product: "ai_chatbot", attrs: attrs(), observed: now.Add(-time.Hour)})
-		b := send(rec{eventName: "session.message", product: "ai_chatbot", attrs: attrs(), observed: now.Add(-time.Minute)})
-		assert.Equal(t, a, b)
+	t.Run("no Timestamp: the ObservedTimestamp used as event time enters the id", func(t *testing.T) {
+		// Two distinct events a week apart are never merged; a resend that
+		// carries the same ObservedTimestamp (an SDK's export retried) keeps
+		// its id.
+		a := send(rec{eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-7 * 24 * time.Hour)})
+		b := send(rec{eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-time.Minute)})
+		assert.NotEqual(t, a, b)
+		c := send(rec{eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-time.Minute)})
+		assert.Equal(t, b, c)
+	})
+	t.Run("no time at all: the time of receipt enters the id", func(t *testing.T) {
+		res, lr := rec{eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}}.build(t)
+		r := n.Record(res, pcommon.NewInstrumentationScope(), lr, now)
+		require.Equal(t, Result{Outcome: Accepted, Time: TimeFromReceipt, DerivedID: true}, r)
+		first := str(t, lr.Attributes(), catalog.AttrEventID)
+		res, lr = rec{eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}}.build(t)
+		n.Record(res, pcommon.NewInstrumentationScope(), lr, now.Add(7*24*time.Hour))
+		assert.NotEqual(t, first, str(t, lr.Attributes(), catalog.AttrEventID))
 	})
 	t.Run("event.name attribute or EventName: same event, same id only if same attributes", func(t *testing.T) {
 		a := send(rec{eventName: "session.message", product: "ai_chatbot", attrs: attrs(), ts: ts})
@@ -139,11 +158,9 @@ func TestRecordIDStableAcrossSends(t *testing.T) {
 	})
 	t.Run("passing the processor twice keeps the id (int widened to double)", func(t *testing.T) {
 		res, lr := rec{eventName: "session.message", product: "ai_chatbot", attrs: attrs(), ts: ts}.build(t)
-		out, _ := n.Record(res, lr, now)
-		require.Equal(t, Accepted, out)
+		require.Equal(t, Accepted, n.Record(res, pcommon.NewInstrumentationScope(), lr, now).Outcome)
 		first := str(t, lr.Attributes(), catalog.AttrEventID)
-		out, _ = n.Record(res, lr, now.Add(time.Hour))
-		require.Equal(t, Accepted, out)
+		require.Equal(t, Accepted, n.Record(res, pcommon.NewInstrumentationScope(), lr, now.Add(time.Hour)).Outcome)
 		assert.Equal(t, first, str(t, lr.Attributes(), catalog.AttrEventID))
 		// and equals the public derivation over the normalised record
 		assert.Equal(t, first, DeriveEventID("ai_chatbot", "session.message", lr.Timestamp(), lr.Attributes()))

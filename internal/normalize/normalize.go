@@ -23,6 +23,7 @@ package normalize
 import (
 	"encoding/hex"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,16 @@ const MaxEventIDBytes = 128
 // "service.name" or the attribute name).
 const MaxNameBytes = 256
 
+// QueueMaxDepth is the deepest nesting of maps and arrays a value may have
+// and still be read back from the collector's persistent queue: the queue
+// stores items as protobuf, and pdata refuses to decode more than 100 levels
+// of messages (three per map level, two per array level, plus the envelope).
+// Limits.MaxDepth may not exceed it; GuardQueue cuts anything deeper.
+const QueueMaxDepth = 24
+
+// CutBytes is how much of a cut record's OTLP/JSON its body keeps.
+const CutBytes = 16 << 10
+
 // Limits bound what one record may carry.
 type Limits struct {
 	// MaxAttributes is the most attributes a record may have (too_large,
@@ -51,15 +62,35 @@ type Limits struct {
 	// field = attribute name). For a map or slice value it bounds the summed
 	// size of its keys and leaves. Default 8192.
 	MaxValueBytes int
+	// MaxRecordBytes bounds the whole record: event name, body, and every
+	// attribute's key and value (too_large, field "record"). Default 65536.
+	MaxRecordBytes int
+	// MaxDepth is the deepest nesting of maps and arrays an attribute value
+	// or the body may have (too_deep, field = the attribute name or "body");
+	// a scalar is depth 0, a map of scalars depth 1. Default 16, at most
+	// QueueMaxDepth.
+	MaxDepth int
 	// MaxFutureSkew is how far after the time received an event time may be
 	// (future_timestamp, field "timestamp"). Default 1h.
 	MaxFutureSkew time.Duration
+	// MinEventTime is the earliest event time accepted (past_timestamp, field
+	// "timestamp"): older times are almost always a unit error, such as
+	// milliseconds sent where nanoseconds are expected. Default
+	// 2000-01-01T00:00:00Z. Backfills of real history are after it.
+	MinEventTime time.Time
 }
 
+// DefaultMinEventTime is the default Limits.MinEventTime.
+var DefaultMinEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // DefaultLimits returns the default limits: 64 attributes, 8192 bytes per
-// value, 1h of future skew.
+// value, 65536 bytes per record, 16 levels of nesting, 1h of future skew,
+// nothing before 2000-01-01.
 func DefaultLimits() Limits {
-	return Limits{MaxAttributes: 64, MaxValueBytes: 8192, MaxFutureSkew: time.Hour}
+	return Limits{
+		MaxAttributes: 64, MaxValueBytes: 8192, MaxRecordBytes: 64 << 10, MaxDepth: 16,
+		MaxFutureSkew: time.Hour, MinEventTime: DefaultMinEventTime,
+	}
 }
 
 // Outcome is what Record decided.
@@ -91,6 +122,8 @@ func (o Outcome) String() string {
 // Field names used in AttrRejectField besides attribute names.
 const (
 	FieldAttributes = "attributes"
+	FieldRecord     = "record"
+	FieldBody       = "body"
 	FieldTimestamp  = "timestamp"
 	FieldProduct    = "service.name"
 	FieldEventName  = catalog.WireEventName
@@ -117,8 +150,18 @@ func New(cat *catalog.Catalog, lim Limits) *Normalizer {
 	if lim.MaxValueBytes <= 0 {
 		lim.MaxValueBytes = def.MaxValueBytes
 	}
+	if lim.MaxRecordBytes <= 0 {
+		lim.MaxRecordBytes = def.MaxRecordBytes
+	}
+	if lim.MaxDepth <= 0 {
+		lim.MaxDepth = def.MaxDepth
+	}
+	lim.MaxDepth = min(lim.MaxDepth, QueueMaxDepth)
 	if lim.MaxFutureSkew <= 0 {
 		lim.MaxFutureSkew = def.MaxFutureSkew
+	}
+	if lim.MinEventTime.IsZero() {
+		lim.MinEventTime = def.MinEventTime
 	}
 	return &Normalizer{cat: cat, lim: lim}
 }
@@ -136,17 +179,62 @@ type rejection struct {
 	message string
 }
 
+// TimeSource says where the event time of a record came from.
+type TimeSource int
+
+// The time sources, in the order Record tries them.
+const (
+	// TimeFromTimestamp: the record's Timestamp.
+	TimeFromTimestamp TimeSource = iota
+	// TimeFromObserved: no Timestamp, the record's ObservedTimestamp (set by
+	// the sender's SDK when the record was emitted, or by a receiver when it
+	// was received).
+	TimeFromObserved
+	// TimeFromReceipt: neither; the time the processor saw the record.
+	TimeFromReceipt
+)
+
+func (t TimeSource) String() string {
+	switch t {
+	case TimeFromTimestamp:
+		return "timestamp"
+	case TimeFromObserved:
+		return "observed_timestamp"
+	}
+	return "receipt"
+}
+
+// Result is what Record decided about one record.
+type Result struct {
+	Outcome Outcome
+	// Reason is set when Outcome is Rejected.
+	Reason catalog.Reason
+	// Time says where the event time came from (not set for NotAnEvent).
+	Time TimeSource
+	// DerivedID is true when the record had no event.id and got a derived one.
+	DerivedID bool
+	// Cut is true when the record was too deep or too large to carry and its
+	// content was replaced by the start of its OTLP/JSON (see Cut).
+	Cut bool
+}
+
 // Record normalises one record in place: it removes any analytics.*
 // attribute already on it, resolves name, product, id and time, checks the
-// record against the catalog and sets the catalog.Attr* attributes. It
-// returns the outcome and, when rejected, the reason.
+// record against the catalog and sets the catalog.Attr* attributes. scope is
+// the record's instrumentation scope (kept in the raw form of a cut record).
 //
-// A rejected record still gets the name, product, id and time attributes
-// that could be resolved (no id when event.id is unusable). An accepted
-// record has every int sent for a double attribute widened to a double.
-func (n *Normalizer) Record(res pcommon.Resource, lr plog.LogRecord, now time.Time) (Outcome, catalog.Reason) {
+// An accepted record gets catalog.AttrContentHash and has every int sent for
+// a double attribute widened to a double. A rejected record gets the name,
+// product, id and time attributes that could be resolved (no id when
+// event.id is unusable) and catalog.AttrRejectKey; one rejected as too_deep
+// or too_large is cut (Cut), so that it can be queued and stored.
+//
+// A record marked refused by a receiver (catalog.WireRejectReason) is
+// rejected with the reason, field and message given, event name or not.
+func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationScope, lr plog.LogRecord, now time.Time) Result {
 	attrs := lr.Attributes()
 	stripAnalytics(attrs)
+	rej := takeRefusal(attrs)
 
 	name := lr.EventName()
 	if name == "" {
@@ -154,8 +242,8 @@ func (n *Normalizer) Record(res pcommon.Resource, lr plog.LogRecord, now time.Ti
 			name = v.Str()
 		}
 	}
-	if name == "" {
-		return NotAnEvent, ""
+	if name == "" && rej == nil {
+		return Result{Outcome: NotAnEvent}
 	}
 
 	productSet := false
@@ -165,48 +253,84 @@ func (n *Normalizer) Record(res pcommon.Resource, lr plog.LogRecord, now time.Ti
 		productSet = product != ""
 	}
 
+	var out Result
 	eventTime := lr.Timestamp()
 	if eventTime == 0 {
-		eventTime = lr.ObservedTimestamp()
+		eventTime, out.Time = lr.ObservedTimestamp(), TimeFromObserved
 	}
 	if eventTime == 0 {
-		eventTime = pcommon.NewTimestampFromTime(now)
+		eventTime, out.Time = pcommon.NewTimestampFromTime(now), TimeFromReceipt
 	}
 
 	idVal, hasID := attrs.Get(catalog.WireEventID)
 	ev, known := n.cat.Lookup(name)
 
-	rej := n.check(name, product, productSet, attrs, idVal, hasID, ev, known, eventTime, now)
-
+	if rej == nil {
+		rej = n.check(name, product, productSet, lr, idVal, hasID, ev, known, eventTime, now)
+	}
 	if rej == nil && known {
 		widen(ev, attrs)
 	}
+	var doubles *catalog.Event
+	if known {
+		doubles = ev
+	}
 
-	// Resolve the id: a usable event.id, else the derived one.
+	// The id: a usable event.id, else the one derived from the content, with
+	// the event time actually used (two events at different times never get
+	// one id). The content hash of an accepted record is that same sum.
 	id, idOK := "", true
-	if hasID {
-		if idVal.Type() == pcommon.ValueTypeStr && validEventID(idVal.Str()) {
-			id = idVal.Str()
-		} else {
-			idOK = false
+	var content [32]byte
+	switch {
+	case !hasID:
+		content = hashContent(idDomain, product, name, eventTime, attrs, doubles, nil)
+		id, out.DerivedID = idHex(&content), true
+	case idVal.Type() == pcommon.ValueTypeStr && validEventID(idVal.Str()):
+		id = idVal.Str()
+		if rej == nil {
+			content = hashContent(idDomain, product, name, eventTime, attrs, doubles, nil)
 		}
-	} else {
-		var doubles *catalog.Event
-		if known {
-			doubles = ev
+	default:
+		idOK = false
+	}
+
+	// The key of a refusal: its reason and the whole content, event.id and
+	// body included, with the sender's time only (never the time of
+	// receipt: a resent time-less refusal is the same refusal).
+	var rejectKey [32]byte
+	if rej != nil {
+		keyTime := lr.Timestamp()
+		if keyTime == 0 {
+			keyTime = lr.ObservedTimestamp()
 		}
-		id = deriveEventID(product, name, lr.Timestamp(), attrs, doubles)
+		body := lr.Body()
+		rejectKey = hashContent(rejectDomain+string(rej.reason)+"\x00", product, name, keyTime, attrs, nil, &body)
+		if rej.reason == catalog.ReasonTooDeep || rej.reason == catalog.ReasonTooLarge {
+			Cut(res, scope, lr)
+			attrs = lr.Attributes()
+			out.Cut = true
+			// A name or product over the limit is kept only in the raw form.
+			if len(name) > MaxNameBytes {
+				name = safeField(name[:MaxNameBytes])
+				lr.SetEventName(name)
+			}
+			if len(product) > MaxNameBytes {
+				product = safeField(product[:MaxNameBytes])
+			}
+		}
 	}
 
 	// Every attribute put below may grow the map: no pcommon.Value taken from
 	// attrs above is used after this point.
-	attrs.EnsureCapacity(attrs.Len() + 8)
+	attrs.EnsureCapacity(attrs.Len() + 9)
 	if rej == nil {
 		attrs.PutStr(catalog.AttrStatus, catalog.StatusAccepted)
 	} else {
 		attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
 	}
-	attrs.PutStr(catalog.AttrEventName, name)
+	if name != "" {
+		attrs.PutStr(catalog.AttrEventName, name)
+	}
 	if productSet {
 		attrs.PutStr(catalog.AttrProduct, product)
 	}
@@ -218,12 +342,54 @@ func (n *Normalizer) Record(res pcommon.Resource, lr plog.LogRecord, now time.Ti
 		attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
 	}
 	if rej == nil {
-		return Accepted, ""
+		attrs.PutEmptyBytes(catalog.AttrContentHash).FromRaw(content[:16])
+		out.Outcome = Accepted
+		return out
 	}
 	attrs.PutStr(catalog.AttrRejectReason, string(rej.reason))
 	attrs.PutStr(catalog.AttrRejectField, rej.field)
 	attrs.PutStr(catalog.AttrRejectMessage, rej.message)
-	return Rejected, rej.reason
+	attrs.PutEmptyBytes(catalog.AttrRejectKey).FromRaw(rejectKey[:16])
+	out.Outcome, out.Reason = Rejected, rej.reason
+	return out
+}
+
+// takeRefusal removes a receiver's refusal mark (catalog.WireReject*) from
+// attrs and returns it as a rejection, nil if there is none.
+func takeRefusal(attrs pcommon.Map) *rejection {
+	v, ok := attrs.Get(catalog.WireRejectReason)
+	if !ok {
+		return nil
+	}
+	reason := v.AsString()
+	field, message := strAttr(attrs, catalog.WireRejectField), strAttr(attrs, catalog.WireRejectMessage)
+	attrs.Remove(catalog.WireRejectReason)
+	attrs.Remove(catalog.WireRejectField)
+	attrs.Remove(catalog.WireRejectMessage)
+	if !reasonRE.MatchString(reason) {
+		reason = string(catalog.ReasonRefusedByReceiver)
+	}
+	if message == "" {
+		message = "a receiver refused the record (" + reason + ")"
+	}
+	return &rejection{catalog.Reason(reason), safeField(field), sanitiseText(message)}
+}
+
+var reasonRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+func strAttr(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+// sanitiseText makes s valid UTF-8 without NUL bytes.
+func sanitiseText(s string) string {
+	if badText(s) {
+		s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	}
+	return s
 }
 
 // stripAnalytics removes every attribute a sender may have forged.
@@ -248,9 +414,15 @@ func validEventID(s string) bool {
 }
 
 // check runs the checks in order and returns the first failure, nil if none.
-func (n *Normalizer) check(name, product string, productSet bool, attrs pcommon.Map, idVal pcommon.Value, hasID bool,
+func (n *Normalizer) check(name, product string, productSet bool, lr plog.LogRecord, idVal pcommon.Value, hasID bool,
 	ev *catalog.Event, known bool, eventTime pcommon.Timestamp, now time.Time,
 ) *rejection {
+	attrs := lr.Attributes()
+	// 0. Nesting depth, before anything walks the values.
+	if r := n.checkDepth(attrs, lr.Body()); r != nil {
+		return r
+	}
+
 	// 1. NUL bytes and invalid UTF-8 anywhere a string is stored.
 	if r := textProblem(FieldEventName, "the event name", name); r != nil {
 		return r
@@ -270,7 +442,7 @@ func (n *Normalizer) check(name, product string, productSet bool, attrs pcommon.
 	}
 
 	// 3. Size limits.
-	if r := n.checkSize(name, product, attrs); r != nil {
+	if r := n.checkSize(name, product, attrs, lr.Body()); r != nil {
 		return r
 	}
 
@@ -305,6 +477,9 @@ func (n *Normalizer) check(name, product string, productSet bool, attrs pcommon.
 			"event time " + strconv.FormatUint(uint64(eventTime), 10) + " ns is after the year 2262; check the timestamp unit (nanoseconds since 1970)",
 		}
 	}
+	if eventTime.AsTime().Before(n.lim.MinEventTime) {
+		return &rejection{catalog.ReasonPastTimestamp, FieldTimestamp, n.pastMessage(eventTime, now)}
+	}
 	if limit := now.Add(n.lim.MaxFutureSkew); eventTime.AsTime().After(limit) {
 		return &rejection{
 			catalog.ReasonFutureTimestamp, FieldTimestamp,
@@ -313,6 +488,25 @@ func (n *Normalizer) check(name, product string, productSet bool, attrs pcommon.
 		}
 	}
 	return nil
+}
+
+// pastMessage explains an event time before MinEventTime, naming the unit
+// the value was probably sent in.
+func (n *Normalizer) pastMessage(t pcommon.Timestamp, now time.Time) string {
+	msg := "event time " + t.AsTime().UTC().Format(time.RFC3339Nano) + " is before " +
+		n.lim.MinEventTime.UTC().Format(time.RFC3339) + ", the earliest accepted (min_event_time)"
+	v := uint64(t)
+	latest := uint64(now.Add(n.lim.MaxFutureSkew).UnixNano()) //nolint:gosec // after 1970
+	for _, u := range [...]struct {
+		unit string
+		mul  uint64
+	}{{"seconds", 1e9}, {"milliseconds", 1e6}, {"microseconds", 1e3}} {
+		if v <= latest/u.mul && v*u.mul >= uint64(n.lim.MinEventTime.UnixNano()) { //nolint:gosec // after 1970
+			return msg + "; the value " + strconv.FormatUint(v, 10) + " reads as " + u.unit +
+				" since 1970: send the timestamp in nanoseconds"
+		}
+	}
+	return msg + "; check the sender's clock and the timestamp unit (nanoseconds since 1970)"
 }
 
 func textProblem(field, what, s string) *rejection {
@@ -403,7 +597,30 @@ func checkEventID(v pcommon.Value) *rejection {
 	return nil
 }
 
-func (n *Normalizer) checkSize(name, product string, attrs pcommon.Map) *rejection {
+func (n *Normalizer) checkSize(name, product string, attrs pcommon.Map, body pcommon.Value) *rejection {
+	if r := n.checkValueSizes(name, product, attrs); r != nil {
+		return r
+	}
+	// The whole record: name, body, every key and value.
+	budget := n.lim.MaxRecordBytes
+	total := len(name) + valueSize(body, budget)
+	for k, v := range attrs.All() {
+		if total > budget {
+			break
+		}
+		total += len(k) + valueSize(v, budget-total-len(k))
+	}
+	if total > budget {
+		return &rejection{
+			catalog.ReasonTooLarge, FieldRecord,
+			"the record (event name, body, attribute names and values) is more than " + itoa(budget) +
+				" bytes, the limit of max_record_bytes; send less per event",
+		}
+	}
+	return nil
+}
+
+func (n *Normalizer) checkValueSizes(name, product string, attrs pcommon.Map) *rejection {
 	max := n.lim.MaxValueBytes
 	if c := attrs.Len(); c > n.lim.MaxAttributes {
 		return &rejection{
@@ -485,8 +702,8 @@ func valueSize(v pcommon.Value, budget int) int {
 // checkAttributes checks the catalog attributes of ev: missing first, then
 // wrong type, then invalid value (each in catalog order).
 func checkAttributes(ev *catalog.Event, attrs pcommon.Map) *rejection {
-	var wrongType, badValue *catalog.Attribute
-	var wrongVal, badVal pcommon.Value
+	var wrongType, badValue, badNumber *catalog.Attribute
+	var wrongVal, badVal, badNum pcommon.Value
 	for i := range ev.Attributes {
 		a := &ev.Attributes[i]
 		v, ok := attrs.Get(a.Name)
@@ -509,6 +726,9 @@ func checkAttributes(ev *catalog.Event, attrs pcommon.Map) *rejection {
 		if badValue == nil && len(a.Values) > 0 && !contains(a.Values, v.Str()) {
 			badValue, badVal = a, v
 		}
+		if badNumber == nil && (a.Type == catalog.TypeDouble || a.Type == catalog.TypeInt) && !a.InRange(number(v)) {
+			badNumber, badNum = a, v
+		}
 	}
 	if wrongType != nil {
 		return &rejection{
@@ -524,8 +744,37 @@ func checkAttributes(ev *catalog.Event, attrs pcommon.Map) *rejection {
 				", got " + quote(badVal.Str()),
 		}
 	}
+	if badNumber != nil {
+		return &rejection{catalog.ReasonInvalidValue, badNumber.Name, rangeMessage(ev, badNumber, badNum)}
+	}
 	return nil
 }
+
+// number is the value of an int or double as a float64.
+func number(v pcommon.Value) float64 {
+	if v.Type() == pcommon.ValueTypeInt {
+		return float64(v.Int())
+	}
+	return v.Double()
+}
+
+func rangeMessage(ev *catalog.Event, a *catalog.Attribute, v pcommon.Value) string {
+	msg := "attribute " + quote(a.Name) + " of " + ev.Name + " must be "
+	f := number(v)
+	switch {
+	case math.IsNaN(f) || math.IsInf(f, 0):
+		msg += "a finite number"
+	case a.Min != nil && a.Max != nil:
+		msg += "between " + fmtNum(*a.Min) + " and " + fmtNum(*a.Max)
+	case a.Min != nil:
+		msg += "at least " + fmtNum(*a.Min)
+	default:
+		msg += "at most " + fmtNum(*a.Max)
+	}
+	return msg + ", got " + describe(v) + "; check the unit and the sender's arithmetic"
+}
+
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 func typeOK(t catalog.Type, v pcommon.Value) bool {
 	switch t {

@@ -70,8 +70,8 @@ func with(base map[string]any, kv ...any) map[string]any {
 func normalizeRec(t *testing.T, n *Normalizer, r rec) (Outcome, catalog.Reason, plog.LogRecord) {
 	t.Helper()
 	res, lr := r.build(t)
-	out, reason := n.Record(res, lr, now)
-	return out, reason, lr
+	r2 := n.Record(res, pcommon.NewInstrumentationScope(), lr, now)
+	return r2.Outcome, r2.Reason, lr
 }
 
 func str(t *testing.T, m pcommon.Map, k string) string {
@@ -408,7 +408,7 @@ func TestRecordRejectedKeepsRawValues(t *testing.T) {
 	assert.Equal(t, pcommon.ValueTypeInt, v.Type())
 	assert.Equal(t, int64(7), v.Int())
 	assert.Equal(t, "x", str(t, lr.Attributes(), "extra"))
-	assert.Equal(t, 2+8, lr.Attributes().Len()) // 2 own + status, name, product, id, time, reason, field, message
+	assert.Equal(t, 2+9, lr.Attributes().Len()) // 2 own + status, name, product, id, time, reason, field, message, key
 }
 
 func TestRecordAccepted(t *testing.T) {
@@ -560,7 +560,7 @@ func TestRecordAccepted(t *testing.T) {
 			assert.Equal(t, tt.wantTime.UnixNano(), tv.Int())
 			wantID := tt.wantID
 			if wantID == "" {
-				wantID = DeriveEventID("ai_chatbot", tt.wantName, lr.Timestamp(), attrs)
+				wantID = DeriveEventID("ai_chatbot", tt.wantName, pcommon.NewTimestampFromTime(tt.wantTime), attrs)
 				assert.Len(t, wantID, 32)
 			}
 			assert.Equal(t, wantID, str(t, attrs, catalog.AttrEventID))
@@ -596,7 +596,8 @@ func TestRecordNotAnEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, lr := rec{product: "ai_chatbot", attrs: tt.attrs, ts: ts}.build(t)
 			lr.Body().SetStr("GET /healthz 200")
-			out, reason := n.Record(res, lr, now)
+			r := n.Record(res, pcommon.NewInstrumentationScope(), lr, now)
+			out, reason := r.Outcome, r.Reason
 			assert.Equal(t, NotAnEvent, out)
 			assert.Equal(t, catalog.Reason(""), reason)
 			assert.Equal(t, tt.want, lr.Attributes().AsRaw())
@@ -694,7 +695,10 @@ func TestLimits(t *testing.T) {
 	}
 	// Zero limits take the defaults.
 	assert.Equal(t, DefaultLimits(), New(nil, Limits{}).Limits())
-	assert.Equal(t, Limits{MaxAttributes: 64, MaxValueBytes: 8192, MaxFutureSkew: time.Hour}, DefaultLimits())
+	assert.Equal(t, Limits{
+		MaxAttributes: 64, MaxValueBytes: 8192, MaxRecordBytes: 65536, MaxDepth: 16,
+		MaxFutureSkew: time.Hour, MinEventTime: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}, DefaultLimits())
 }
 
 func TestOutcomeString(t *testing.T) {
@@ -715,8 +719,8 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tmpl.CopyTo(lr)
-		if out, _ := n.Record(res, lr, now); out != Accepted {
-			b.Fatal(out)
+		if r := n.Record(res, pcommon.NewInstrumentationScope(), lr, now); r.Outcome != Accepted {
+			b.Fatal(r.Outcome, r.Reason)
 		}
 	}
 }
@@ -752,7 +756,7 @@ func TestRecordConcurrent(t *testing.T) {
 		go func() {
 			ids := make([]string, len(want))
 			for i, p := range inputs[g] {
-				n.Record(p.res, p.lr, now)
+				n.Record(p.res, pcommon.NewInstrumentationScope(), p.lr, now)
 				v, _ := p.lr.Attributes().Get(catalog.AttrEventID)
 				ids[i] = v.Str()
 			}
@@ -778,7 +782,8 @@ func TestTimestampAfter2262(t *testing.T) {
 	lr.SetEventName("session.start")
 	lr.Attributes().PutStr("session_id", "s-1")
 	lr.SetTimestamp(pcommon.Timestamp(1 << 63))
-	out, reason := New(nil, Limits{}).Record(res, lr, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
+	r := New(nil, Limits{}).Record(res, pcommon.NewInstrumentationScope(), lr, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
+	out, reason := r.Outcome, r.Reason
 	require.Equal(t, Rejected, out)
 	assert.Equal(t, catalog.ReasonFutureTimestamp, reason)
 	v, _ := lr.Attributes().Get(catalog.AttrRejectMessage)

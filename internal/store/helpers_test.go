@@ -95,7 +95,7 @@ func normalised(t testing.TB, recs ...rec) plog.Logs {
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				n.Record(rl.Resource(), lrs.At(k), now)
+				n.Record(rl.Resource(), rl.ScopeLogs().At(j).Scope(), lrs.At(k), now)
 			}
 		}
 	}

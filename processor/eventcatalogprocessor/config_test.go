@@ -31,14 +31,17 @@ func TestLoadConfig(t *testing.T) {
 			want: &Config{
 				Catalog:     CatalogConfig{File: "testdata/catalog_extend.yaml", Mode: ModeExtend},
 				PassThrough: true,
-				Limits:      LimitsConfig{MaxAttributes: 32, MaxValueBytes: 4096, MaxFutureSkew: 10 * time.Minute},
+				Limits: LimitsConfig{
+					MaxAttributes: 32, MaxValueBytes: 4096, MaxRecordBytes: 32768, MaxDepth: 8,
+					MaxFutureSkew: 10 * time.Minute, MinEventTime: time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC),
+				},
 			},
 		},
 		{
 			id: component.NewIDWithName(componentType, "replace"),
 			want: &Config{
 				Catalog: CatalogConfig{File: "testdata/catalog_replace.yaml", Mode: ModeReplace},
-				Limits:  LimitsConfig{MaxAttributes: 64, MaxValueBytes: 8192, MaxFutureSkew: time.Hour},
+				Limits:  createDefaultConfig().Limits,
 			},
 		},
 		{
@@ -53,6 +56,8 @@ func TestLoadConfig(t *testing.T) {
 			id: component.NewIDWithName(componentType, "bad_limits"),
 			wantErr: "limits.max_attributes: must be positive, got 0\n" +
 				"limits.max_value_bytes: must be positive, got -1\n" +
+				"limits.max_record_bytes: must be positive, got 0\n" +
+				"limits.max_depth: must be 1 to 24 (the deepest nesting the persistent queue can read back), got 25\n" +
 				"limits.max_future_skew: must be positive, got 0s",
 		},
 	}
@@ -100,7 +105,10 @@ func TestDefaultConfig(t *testing.T) {
 	require.NoError(t, componenttest.CheckConfigStruct(cfg))
 	assert.Equal(t, &Config{
 		Catalog: CatalogConfig{Mode: "extend"},
-		Limits:  LimitsConfig{MaxAttributes: 64, MaxValueBytes: 8192, MaxFutureSkew: time.Hour},
+		Limits: LimitsConfig{
+			MaxAttributes: 64, MaxValueBytes: 8192, MaxRecordBytes: 65536, MaxDepth: 16,
+			MaxFutureSkew: time.Hour, MinEventTime: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		},
 	}, cfg)
 	require.NoError(t, confmap.Validate(cfg))
 }

@@ -76,13 +76,17 @@ func (p *eventCatalogProcessor) processLogs(ctx context.Context, ld plog.Logs) (
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		res := rl.Resource()
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			scope := sl.Scope()
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
-				out, reason := n.Record(res, lr, now)
-				switch out {
+				r := n.Record(res, scope, lr, now)
+				if r.Outcome != normalize.NotAnEvent && r.Time != normalize.TimeFromTimestamp {
+					counts.untimed(r.Time, r.DerivedID)
+				}
+				switch r.Outcome {
 				case normalize.Accepted:
 					counts.accepted++
 				case normalize.Rejected:
-					counts.reject(reason)
+					counts.reject(r.Reason)
 				default:
 					if passThrough {
 						counts.passedThrough++

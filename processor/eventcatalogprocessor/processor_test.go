@@ -2,7 +2,9 @@ package eventcatalogprocessor
 
 import (
 	"context"
+	"encoding/hex"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -121,7 +123,7 @@ func (h *harness) start(t *testing.T) {
 func (h *harness) counters(t *testing.T) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, name := range []string{metricAccepted, metricRejected, metricIgnored, metricPassedThrough} {
+	for _, name := range []string{metricAccepted, metricRejected, metricIgnored, metricPassedThrough, metricUntimed} {
 		m, err := h.tel.GetMetric(name)
 		if err != nil {
 			continue // never recorded
@@ -133,6 +135,10 @@ func (h *harness) counters(t *testing.T) map[string]int64 {
 			key := name
 			if r, ok := dp.Attributes.Value(attrReason); ok {
 				key += "{" + r.AsString() + "}"
+			}
+			if src, ok := dp.Attributes.Value(attrTimeSource); ok {
+				d, _ := dp.Attributes.Value(attrDerivedID)
+				key += "{" + src.AsString() + "," + d.Emit() + "}"
 			}
 			out[key] += dp.Value
 		}
@@ -273,6 +279,7 @@ func TestProcessLogsRecordContent(t *testing.T) {
 		"agent_id": "a-1", "session_id": "s-1", "wait_duration_seconds": 30.0, // widened
 		catalog.AttrStatus: "accepted", catalog.AttrEventName: "agent.session_takeover", catalog.AttrProduct: "agent_workbench",
 		catalog.AttrEventID: id, catalog.AttrEventTime: int64(ts),
+		catalog.AttrContentHash: mustDecodeHex(t, id.(string)), // id-less: the derived id's bytes
 	}, acc)
 	assert.Equal(t, "analytics-sdk", out.ResourceLogs().At(0).ScopeLogs().At(0).Scope().Name(), "scope kept")
 
@@ -285,6 +292,14 @@ func TestProcessLogsRecordContent(t *testing.T) {
 	assert.Equal(t, "body of session.restart", rej.Body().Str(), "body kept")
 	assert.Equal(t, int64(ts), raw[catalog.AttrEventTime])
 	assert.Len(t, raw[catalog.AttrEventID], 32)
+	assert.Len(t, raw[catalog.AttrRejectKey], 16)
+}
+
+func mustDecodeHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	return b
 }
 
 func TestStartBadCatalog(t *testing.T) {
@@ -372,4 +387,41 @@ func TestPassThroughContent(t *testing.T) {
 	// Untouched but for the forged analytics.* attribute, which is removed.
 	assert.Equal(t, want, h.sink.AllLogs()[0])
 	assert.Equal(t, map[string]int64{metricPassedThrough: 1}, h.counters(t))
+}
+
+func TestProcessLogsCountsUntimedRecords(t *testing.T) {
+	h := newHarness(t, createDefaultConfig())
+	h.start(t)
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "ai_chatbot")
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	add := func(observed bool, id string) {
+		lr := lrs.AppendEmpty()
+		lr.SetEventName("session.start")
+		lr.Attributes().PutStr("session_id", "s-"+strconv.Itoa(lrs.Len()))
+		if observed {
+			lr.SetObservedTimestamp(pcommon.Timestamp(ts))
+		}
+		if id != "" {
+			lr.Attributes().PutStr("event.id", id)
+		}
+	}
+	add(true, "")               // observed, derived
+	add(true, "e-1")            // observed, own id
+	add(false, "")              // receipt, derived: cannot be recognised when resent
+	add(false, "")              // again
+	add(false, "e-2")           // receipt, own id
+	withTS := lrs.AppendEmpty() // has a Timestamp: not counted
+	withTS.SetEventName("session.start")
+	withTS.Attributes().PutStr("session_id", "s-9")
+	withTS.SetTimestamp(pcommon.Timestamp(ts))
+	require.NoError(t, h.proc.ConsumeLogs(context.Background(), ld))
+	assert.Equal(t, map[string]int64{
+		metricAccepted: 6,
+		metricUntimed + "{observed_timestamp,true}":  1,
+		metricUntimed + "{observed_timestamp,false}": 1,
+		metricUntimed + "{receipt,true}":             2,
+		metricUntimed + "{receipt,false}":            1,
+	}, h.counters(t))
 }

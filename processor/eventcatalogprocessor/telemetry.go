@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
 )
 
 const scopeName = "github.com/otelcol-analytics/otelcol-analytics/processor/eventcatalogprocessor"
@@ -24,7 +25,10 @@ const (
 	metricRejected      = "otelcol_processor_eventcatalog_records_rejected"
 	metricIgnored       = "otelcol_processor_eventcatalog_records_ignored"
 	metricPassedThrough = "otelcol_processor_eventcatalog_records_passed_through" //nolint:gosec // a metric name, not a credential ("passed")
+	metricUntimed       = "otelcol_processor_eventcatalog_records_untimed"
 	attrReason          = "reason"
+	attrTimeSource      = "time_source"
+	attrDerivedID       = "derived_id"
 )
 
 type telemetry struct {
@@ -32,6 +36,7 @@ type telemetry struct {
 	rejected      metric.Int64Counter
 	ignored       metric.Int64Counter
 	passedThrough metric.Int64Counter
+	untimed       metric.Int64Counter
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
@@ -54,6 +59,10 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		metric.WithDescription("Ordinary log records (no event name) passed on because pass_through is on. [Alpha]"),
 		metric.WithUnit("{record}"))
 	errs = errors.Join(errs, err)
+	t.untimed, err = m.Int64Counter(metricUntimed,
+		metric.WithDescription("Business-event records without a Timestamp, by where their event time came from and whether their id was derived. [Alpha]"),
+		metric.WithUnit("{record}"))
+	errs = errors.Join(errs, err)
 	return &t, errs
 }
 
@@ -61,6 +70,20 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 type batchCounts struct {
 	accepted, ignored, passedThrough int64
 	rejected                         []reasonCount
+	// untimedBy counts records without a Timestamp by time source
+	// (observed, receipt) and derived id (no, yes).
+	untimedBy [2][2]int64
+}
+
+func (c *batchCounts) untimed(src normalize.TimeSource, derived bool) {
+	i, j := 0, 0
+	if src == normalize.TimeFromReceipt {
+		i = 1
+	}
+	if derived {
+		j = 1
+	}
+	c.untimedBy[i][j]++
 }
 
 type reasonCount struct {
@@ -87,6 +110,14 @@ func (t *telemetry) record(ctx context.Context, c *batchCounts) {
 	}
 	if c.passedThrough > 0 {
 		t.passedThrough.Add(ctx, c.passedThrough)
+	}
+	for i, src := range [...]normalize.TimeSource{normalize.TimeFromObserved, normalize.TimeFromReceipt} {
+		for j, derived := range [...]bool{false, true} {
+			if n := c.untimedBy[i][j]; n > 0 {
+				t.untimed.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(
+					attribute.String(attrTimeSource, src.String()), attribute.Bool(attrDerivedID, derived))))
+			}
+		}
 	}
 	for _, rc := range c.rejected {
 		t.rejected.Add(ctx, rc.n, metric.WithAttributeSet(attribute.NewSet(attribute.String(attrReason, string(rc.reason)))))
