@@ -18,7 +18,7 @@ func BenchmarkDecodeBatch500(b *testing.B) {
 		if aerr != nil || len(p.calls) != 500 {
 			b.Fatal(aerr)
 		}
-		_ = toLogs(p.calls, func(c string) string { return c }, testReceivedAt)
+		_ = toLogs(p.calls, nil, func(c string) string { return c }, testReceivedAt)
 	}
 }
 

@@ -45,7 +45,8 @@ type Config struct {
 
 	// MaxEventBytes is the largest JSON text of one call, in bytes: a larger
 	// /v1/track body is refused with 413, a larger call in a batch is
-	// rejected alone. Default 32768 (Segment's 32 KB).
+	// refused alone (and handed on as a refused-call record holding its
+	// first 4096 bytes). Default 32768 (Segment's 32 KB).
 	MaxEventBytes int `mapstructure:"max_event_bytes"`
 
 	// RetryAfter is the delay sent in the Retry-After header (whole seconds,

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 )
@@ -27,6 +26,7 @@ const (
 	reasonInvalidField     = "invalid_field"      // a field of the wrong JSON type, a bad time, a number out of range
 	reasonUnsupportedType  = "unsupported_type"   // a non-track call on /v1/track, an unknown type in a batch
 	reasonEventTooLarge    = "event_too_large"    // a call over max_event_bytes
+	reasonInvalidUTF8      = "invalid_utf8"       // a call (or a batch context) that is not valid UTF-8 or has a lone surrogate escape
 	reasonBodyTooLarge     = "body_too_large"     // a body over max_request_body_size
 	reasonTooManyEvents    = "too_many_events"    // a batch over max_batch_events
 	reasonUnauthorized     = "unauthorized"       // missing or unknown write key, or an auth extension refused
@@ -73,16 +73,11 @@ func (e *apiError) Error() string { return e.reason + ": " + e.message }
 
 // callError is a call that cannot become a log record.
 type callError struct {
-	reason  string
+	reason string
+	// field is the offending top-level field of the call ("event",
+	// "properties", "timestamp", …), "" when the call as a whole is at fault.
+	field   string
 	message string
-}
-
-// rejectedCall is a call of a batch that was rejected alone, as reported in
-// the response.
-type rejectedCall struct {
-	Index   int    `json:"index"`
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
 }
 
 // call is one decoded track call, ready to become a log record once its
@@ -109,8 +104,9 @@ type payload struct {
 	// writeKey is the body's top-level writeKey ("" if absent).
 	writeKey string
 	calls    []call
-	rejected []rejectedCall
-	ignored  []typeCount
+	// refused are the calls of a batch refused alone (refused.go).
+	refused []refusedCall
+	ignored []typeCount
 }
 
 func (p *payload) ignore(typ string) {
@@ -150,8 +146,11 @@ func decodeTrack(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 		return p, aerr
 	}
 	typ, cerr := callType(obj)
+	if cerr == nil {
+		cerr = checkCallText(body)
+	}
 	if cerr == nil && typ != typeTrack {
-		cerr = &callError{reasonUnsupportedType, "type " + strconv.Quote(typ) +
+		cerr = &callError{reasonUnsupportedType, "type", "type " + strconv.Quote(typ) +
 			" is not accepted on /v1/track: send track calls here (other calls may go through /v1/batch, where they are ignored)"}
 	}
 	var c call
@@ -166,8 +165,8 @@ func decodeTrack(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 }
 
 // decodeBatch decodes a /v1/batch body: {"batch":[call…],"context":{…},
-// "sentAt":…}. A call that cannot be used is rejected alone (listed in
-// payload.rejected); a non-track call is ignored (counted by type).
+// "sentAt":…}. A call that cannot be used is refused alone (listed in
+// payload.refused); a non-track call is ignored (counted by type).
 func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiError) {
 	obj, err := parseObject(body)
 	if err != nil {
@@ -204,6 +203,9 @@ func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 		if jsonKind(raw) != "an object" {
 			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidField, message: "context must be a JSON object, got " + jsonKind(raw)}
 		}
+		if _, where, bad := textProblem(raw); bad {
+			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidUTF8, message: "context is not valid UTF-8 (" + where + " of context)" + utf8Advice}
+		}
 		if err := fillMap(batchCtx, raw, false); err != nil {
 			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidField, message: "context." + err.Error()}
 		}
@@ -220,7 +222,7 @@ func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 	for i, raw := range entries {
 		c, cerr := decodeEntry(raw, batchCtx, batchSentAt, receivedAt, lim, p)
 		if cerr != nil {
-			p.rejected = append(p.rejected, rejectedCall{Index: i, Reason: cerr.reason, Message: "batch[" + strconv.Itoa(i) + "]: " + cerr.message})
+			p.refused = append(p.refused, newRefusedCall(i, raw, cerr, batchCtx))
 			continue
 		}
 		if c != nil {
@@ -233,25 +235,28 @@ func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 // decodeEntry decodes one call of a batch: nil, nil when it is ignored.
 func decodeEntry(raw json.RawMessage, batchCtx pcommon.Map, batchSentAt string, receivedAt time.Time, lim limits, p *payload) (*call, *callError) {
 	if len(raw) > lim.maxEventBytes {
-		return nil, &callError{reasonEventTooLarge, fmt.Sprintf("the call is %d bytes, more than max_event_bytes (%d)", len(raw), lim.maxEventBytes)}
+		return nil, &callError{reasonEventTooLarge, "", fmt.Sprintf("the call is %d bytes, more than max_event_bytes (%d)", len(raw), lim.maxEventBytes)}
 	}
 	if jsonKind(raw) != "an object" {
-		return nil, &callError{reasonInvalidEvent, "a call must be a JSON object, got " + jsonKind(raw)}
+		return nil, &callError{reasonInvalidEvent, "", "a call must be a JSON object, got " + jsonKind(raw)}
 	}
 	obj, err := parseObject(raw)
 	if err != nil { // cannot happen: raw is valid JSON
-		return nil, &callError{reasonInvalidEvent, "a call must be a JSON object: " + err.Error()}
+		return nil, &callError{reasonInvalidEvent, "", "a call must be a JSON object: " + err.Error()}
 	}
 	typ, cerr := callType(obj)
 	if cerr != nil {
 		return nil, cerr
 	}
+	if ignoredTypes[typ] {
+		p.ignore(typ) // dropped whatever it holds, so nothing is rewritten
+		return nil, nil
+	}
+	if cerr := checkCallText(raw); cerr != nil {
+		return nil, cerr
+	}
 	if typ != typeTrack {
-		if ignoredTypes[typ] {
-			p.ignore(typ)
-			return nil, nil
-		}
-		return nil, &callError{reasonUnsupportedType, "unknown type " + quote(typ) + " (want track; identify, page, screen, group and alias are ignored)"}
+		return nil, &callError{reasonUnsupportedType, "type", "unknown type " + quote(typ) + " (want track; identify, page, screen, group and alias are ignored)"}
 	}
 	c, cerr := decodeCall(obj, batchCtx, batchSentAt, receivedAt)
 	if cerr != nil {
@@ -289,17 +294,17 @@ func decodeCall(obj map[string]json.RawMessage, batchCtx pcommon.Map, batchSentA
 		return call{}, cerr
 	}
 	if name == "" {
-		return call{}, &callError{reasonMissingEvent, `event is missing: a track call needs an event name, e.g. {"event":"session.start","properties":{…}}`}
+		return call{}, &callError{reasonMissingEvent, "event", `event is missing: a track call needs an event name, e.g. {"event":"session.start","properties":{…}}`}
 	}
 	c := call{name: name, attrs: pcommon.NewMap()}
 
 	// properties → attributes, types kept; a null property is left out.
 	if raw, ok := obj["properties"]; ok && !isNull(raw) {
 		if jsonKind(raw) != "an object" {
-			return call{}, &callError{reasonInvalidField, "properties must be a JSON object, got " + jsonKind(raw)}
+			return call{}, &callError{reasonInvalidField, "properties", "properties must be a JSON object, got " + jsonKind(raw)}
 		}
 		if err := fillMap(c.attrs, raw, true); err != nil {
-			return call{}, &callError{reasonInvalidField, "properties." + err.Error()}
+			return call{}, &callError{reasonInvalidField, "properties", "properties." + err.Error()}
 		}
 	}
 
@@ -334,10 +339,10 @@ func decodeCall(obj map[string]json.RawMessage, batchCtx pcommon.Map, batchSentA
 	ctx := pcommon.NewMap()
 	if raw, ok := obj["context"]; ok && !isNull(raw) {
 		if jsonKind(raw) != "an object" {
-			return call{}, &callError{reasonInvalidField, "context must be a JSON object, got " + jsonKind(raw)}
+			return call{}, &callError{reasonInvalidField, "context", "context must be a JSON object, got " + jsonKind(raw)}
 		}
 		if err := fillMap(ctx, raw, false); err != nil {
-			return call{}, &callError{reasonInvalidField, "context." + err.Error()}
+			return call{}, &callError{reasonInvalidField, "context", "context." + err.Error()}
 		}
 	}
 	if batchCtx.Len() > 0 {
@@ -376,34 +381,36 @@ func eventTime(obj map[string]json.RawMessage, batchSentAt string, receivedAt ti
 		if cerr != nil {
 			return 0, cerr
 		}
+		label := field
 		if s == "" && field == "sentAt" && batchSentAt != "" {
-			s, field = batchSentAt, "batch sentAt"
+			s, label = batchSentAt, "batch sentAt"
 		}
 		if s == "" {
 			continue
 		}
-		t, cerr := parseTime(field, s)
+		t, cerr := parseTime(label, s)
 		if cerr != nil {
+			cerr.field = field
 			return 0, cerr
 		}
 		times[i], present[i] = t, true
 	}
 	timestamp, original, sentAt := times[0], times[1], times[2]
 	var t time.Time
-	what := "timestamp"
+	field, what := "timestamp", "timestamp"
 	switch {
 	case present[0]:
 		t = timestamp
 	case present[1] && present[2]:
 		t = receivedAt.Add(-sentAt.Sub(original))
-		what = "the skew-corrected time receivedAt − (sentAt − originalTimestamp)"
+		field, what = "originalTimestamp", "the skew-corrected time receivedAt − (sentAt − originalTimestamp)"
 	case present[1]:
-		t, what = original, "originalTimestamp"
+		t, field, what = original, "originalTimestamp", "originalTimestamp"
 	default:
 		return 0, nil
 	}
 	if !t.After(time.Unix(0, 0)) || t.After(maxTime) {
-		return 0, &callError{reasonInvalidField, what + " " + t.UTC().Format(time.RFC3339Nano) +
+		return 0, &callError{reasonInvalidField, field, what + " " + t.UTC().Format(time.RFC3339Nano) +
 			" is outside the representable range (after 1970-01-01, before 2262-04-11)"}
 	}
 	return pcommon.NewTimestampFromTime(t), nil
@@ -431,7 +438,7 @@ func parseTime(field, s string) (time.Time, *callError) {
 			return t, nil
 		}
 	}
-	return time.Time{}, &callError{reasonInvalidField, field + ": cannot read " + quote(s) +
+	return time.Time{}, &callError{reasonInvalidField, field, field + ": cannot read " + quote(s) +
 		" as an ISO-8601 time (e.g. 2025-12-15T08:00:00.000Z)"}
 }
 
@@ -512,7 +519,7 @@ func stringField(obj map[string]json.RawMessage, field string) (string, *callErr
 	}
 	var s string
 	if jsonKind(raw) != "a string" || json.Unmarshal(raw, &s) != nil {
-		return "", &callError{reasonInvalidField, field + " must be a string, got " + jsonKind(raw)}
+		return "", &callError{reasonInvalidField, field, field + " must be a string, got " + jsonKind(raw)}
 	}
 	return s, nil
 }
@@ -666,41 +673,6 @@ func quote(s string) string {
 		return strconv.Quote(s[:64]) + "…"
 	}
 	return strconv.Quote(s)
-}
-
-// ---- log records ----
-
-// scopeName is the instrumentation scope of the records the receiver makes.
-const scopeName = "github.com/otelcol-analytics/otelcol-analytics/receiver/trackreceiver"
-
-// toLogs turns the calls into log records, one ResourceLogs per product (in
-// order of first appearance), the product of each call given by productOf.
-// The calls' attribute maps are moved into the records.
-func toLogs(calls []call, productOf func(ctxProduct string) string, receivedAt time.Time) plog.Logs {
-	ld := plog.NewLogs()
-	observed := pcommon.NewTimestampFromTime(receivedAt)
-	groups := make(map[string]plog.LogRecordSlice, 2)
-	for i := range calls {
-		c := &calls[i]
-		product := productOf(c.ctxProduct)
-		recs, ok := groups[product]
-		if !ok {
-			rl := ld.ResourceLogs().AppendEmpty()
-			if product != "" {
-				rl.Resource().Attributes().PutStr(attrService, product)
-			}
-			sl := rl.ScopeLogs().AppendEmpty()
-			sl.Scope().SetName(scopeName)
-			recs = sl.LogRecords()
-			groups[product] = recs
-		}
-		lr := recs.AppendEmpty()
-		lr.SetEventName(c.name)
-		lr.SetTimestamp(c.ts)
-		lr.SetObservedTimestamp(observed)
-		c.attrs.MoveTo(lr.Attributes())
-	}
-	return ld
 }
 
 // readBody reads at most limit+1 bytes of body (so that "too large" can be

@@ -31,7 +31,7 @@ func decodeOne(t *testing.T, body string) plog.LogRecord {
 	p, aerr := decodeTrack([]byte(body), testReceivedAt, testLimits)
 	require.Nil(t, aerr)
 	require.Len(t, p.calls, 1)
-	ld := toLogs(p.calls, func(ctxProduct string) string { return ctxProduct }, testReceivedAt)
+	ld := toLogs(p.calls, nil, func(ctxProduct string) string { return ctxProduct }, testReceivedAt)
 	require.Equal(t, 1, ld.LogRecordCount())
 	return ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 }
@@ -212,9 +212,9 @@ func TestEventTime(t *testing.T) {
 			}
 			p, aerr := decodeBatch([]byte(body), testReceivedAt, testLimits)
 			require.Nil(t, aerr)
-			require.Empty(t, p.rejected)
+			require.Empty(t, p.refused)
 			require.Len(t, p.calls, 1)
-			ld := toLogs(p.calls, func(string) string { return "" }, testReceivedAt)
+			ld := toLogs(p.calls, nil, func(string) string { return "" }, testReceivedAt)
 			lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 			assert.Equal(t, tt.want.AsTime().UTC(), lr.Timestamp().AsTime().UTC())
 			assert.Equal(t, tt.want, lr.Timestamp())
@@ -252,7 +252,7 @@ func TestContextMergeAndProduct(t *testing.T) {
 	assert.Equal(t, map[string]any{"context": int64(1)}, p.calls[3].attrs.AsRaw())
 
 	// Records are grouped by product, in order of first appearance.
-	ld := toLogs(p.calls, func(c string) string { return c }, testReceivedAt)
+	ld := toLogs(p.calls, nil, func(c string) string { return c }, testReceivedAt)
 	require.Equal(t, 3, ld.ResourceLogs().Len())
 	var got []string
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
@@ -307,6 +307,13 @@ func TestDecodeTrackErrors(t *testing.T) {
 		},
 		{"after 2262", `{"event":"e","timestamp":"2300-01-01T00:00:00Z"}`, 400, "invalid_field", "timestamp 2300-01-01T00:00:00Z is outside the representable range (after 1970-01-01, before 2262-04-11)", true},
 		{"writeKey not a string", `{"event":"e","writeKey":1}`, 400, "invalid_field", "writeKey must be a string, got a number", false},
+		{
+			"not UTF-8, before the type", `{"type":"identify","userId":"` + "\x80" + `"}`, 400, "invalid_utf8",
+			`the call is not valid UTF-8 (byte 0x80 at offset 29 in "userId"): send it as UTF-8; text that is not is refused, never rewritten`, true,
+		},
+		{
+			"a bad type before UTF-8", `{"type":1,"event":"` + "\x80" + `"}`, 400, "invalid_field", "type must be a string, got a number", true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -365,7 +372,24 @@ func TestDecodeBatch(t *testing.T) {
 		{Index: 6, Reason: "unsupported_type", Message: `batch[6]: unknown type "trak" (want track; identify, page, screen, group and alias are ignored)`},
 		{Index: 7, Reason: "event_too_large", Message: "batch[7]: the call is 239 bytes, more than max_event_bytes (200)"},
 		{Index: 8, Reason: "invalid_field", Message: `batch[8]: timestamp: cannot read "15/12/2025" as an ISO-8601 time (e.g. 2025-12-15T08:00:00.000Z)`},
-	}, p.rejected)
+	}, p.rejected())
+	big := `{"event":"big","properties":{"pad":"` + strings.Repeat("x", 200) + `"}}`
+	assert.Equal(t, []refusedCall{
+		{
+			index: 4, reason: "missing_event", field: "event", raw: []byte(`{"type":"track","properties":{"a":1}}`),
+			message: `event is missing: a track call needs an event name, e.g. {"event":"session.start","properties":{…}}`,
+		},
+		{index: 5, reason: "invalid_event", field: "", raw: []byte(`"not an object"`), message: "a call must be a JSON object, got a string"},
+		{
+			index: 6, reason: "unsupported_type", field: "type", raw: []byte(`{"type":"trak","event":"typo"}`), name: "typo",
+			message: `unknown type "trak" (want track; identify, page, screen, group and alias are ignored)`,
+		},
+		{index: 7, reason: "event_too_large", field: "", raw: []byte(big), name: "big", message: "the call is 239 bytes, more than max_event_bytes (200)"},
+		{
+			index: 8, reason: "invalid_field", field: "timestamp", raw: []byte(`{"event":"bad.time","timestamp":"15/12/2025"}`), name: "bad.time",
+			message: `timestamp: cannot read "15/12/2025" as an ISO-8601 time (e.g. 2025-12-15T08:00:00.000Z)`,
+		},
+	}, p.refused)
 }
 
 func TestDecodeBatchErrors(t *testing.T) {
@@ -384,6 +408,14 @@ func TestDecodeBatchErrors(t *testing.T) {
 		{"too many", `{"batch":[{},{},{},{}]}`, 413, "too_many_events", "the batch has 4 calls, more than max_batch_events (3); split it"},
 		{"bad context", `{"batch":[],"context":[1]}`, 400, "invalid_field", "context must be a JSON object, got an array"},
 		{"bad sentAt", `{"batch":[],"sentAt":"now"}`, 400, "invalid_field", `sentAt: cannot read "now" as an ISO-8601 time (e.g. 2025-12-15T08:00:00.000Z)`},
+		{
+			"context not UTF-8", `{"batch":[{"event":"e"}],"context":{"ip":"` + "\xff" + `"}}`, 400, "invalid_utf8",
+			"context is not valid UTF-8 (byte 0xff at offset 7 of context): send it as UTF-8; text that is not is refused, never rewritten",
+		},
+		{
+			"context with a lone surrogate", `{"batch":[{"event":"e"}],"context":{"ip":"\udfff"}}`, 400, "invalid_utf8",
+			`context is not valid UTF-8 (lone UTF-16 surrogate escape \udfff at offset 7 of context): send it as UTF-8; text that is not is refused, never rewritten`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -399,5 +431,26 @@ func TestDecodeBatchErrors(t *testing.T) {
 	p, aerr := decodeBatch([]byte(`{"batch":[]}`), testReceivedAt, lim)
 	require.Nil(t, aerr)
 	assert.Empty(t, p.calls)
-	assert.Empty(t, p.rejected)
+	assert.Empty(t, p.refused)
+}
+
+// Text that encoding/json decodes faithfully is kept as sent: a surrogate
+// pair, an escaped backslash before "u", a U+FFFD the sender wrote.
+func TestTextKept(t *testing.T) {
+	lr := decodeOne(t, `{"event":"caf\u00e9 ☕","properties":{"emoji":"\ud83d\ude00","upper":"\uD83D\uDE00",`+
+		`"not an escape":"\\ud800","sent":"\ufffd �","max":"\udbff\udfff"}}`)
+	assert.Equal(t, "café ☕", lr.EventName())
+	assert.Equal(t, map[string]any{
+		"emoji": "😀", "upper": "😀", "not an escape": `\ud800`, "sent": "\uFFFD \uFFFD", "max": "\U0010FFFF",
+	}, lr.Attributes().AsRaw())
+}
+
+// Non-track calls are dropped whatever they hold: one that is not UTF-8 is
+// ignored, not refused.
+func TestIgnoredNotUTF8(t *testing.T) {
+	p, aerr := decodeBatch([]byte(`{"batch":[{"type":"identify","traits":{"name":"`+"\xff"+`"}},{"event":"e"}]}`), testReceivedAt, testLimits)
+	require.Nil(t, aerr)
+	assert.Empty(t, p.refused)
+	assert.Len(t, p.calls, 1)
+	assert.Equal(t, []typeCount{{"identify", 1}}, p.ignored)
 }

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 )
 
 // FuzzDecode feeds arbitrary bodies to the request decoder (/v1/track when
@@ -45,10 +49,13 @@ func FuzzDecode(f *testing.F) {
 		if !batch && len(p.calls) != 1 {
 			t.Fatalf("a track call decoded to %d calls", len(p.calls))
 		}
-		if n := len(p.calls) + len(p.rejected) + p.ignoredTotal(); n > lim.maxBatchEvents {
+		if !batch && !utf8.Valid(body) {
+			t.Fatalf("a track call that is not UTF-8 accepted: %q", body)
+		}
+		if n := len(p.calls) + len(p.refused) + p.ignoredTotal(); n > lim.maxBatchEvents {
 			t.Fatalf("%d calls out of a batch of at most %d", n, lim.maxBatchEvents)
 		}
-		for _, rc := range p.rejected {
+		for _, rc := range p.rejected() {
 			if rc.Reason == "" || !utf8.ValidString(rc.Message) {
 				t.Fatalf("bad rejection %#v", rc)
 			}
@@ -59,10 +66,11 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("second decode failed: %v", aerr2)
 		}
 		product := func(c string) string { return c }
-		ld := toLogs(p.calls, product, testReceivedAt)
-		ld2 := toLogs(p2.calls, product, testReceivedAt)
-		if ld.LogRecordCount() != len(p.calls) {
-			t.Fatalf("%d records from %d calls", ld.LogRecordCount(), len(p.calls))
+		ld := toLogs(p.calls, p.refused, product, testReceivedAt)
+		ld2 := toLogs(p2.calls, p2.refused, product, testReceivedAt)
+		nrec := len(p.calls) + len(p.refused)
+		if ld.LogRecordCount() != nrec {
+			t.Fatalf("%d records from %d calls and %d refused ones", ld.LogRecordCount(), len(p.calls), len(p.refused))
 		}
 		var m plog.ProtoMarshaler
 		b1, err := m.MarshalLogs(ld)
@@ -76,31 +84,72 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(b1, b2) {
 			t.Fatal("decoding is not deterministic")
 		}
-		// Every record is a named event with valid UTF-8 text, and it
-		// survives an OTLP round trip.
+		// Every record is a named event or a marked refused call, with
+		// valid UTF-8 text, and it survives an OTLP round trip. Text is
+		// never rewritten: U+FFFD appears only if the body sent one.
 		back, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back.LogRecordCount() != len(p.calls) {
+		if back.LogRecordCount() != nrec {
 			t.Fatal("records lost in an OTLP round trip")
 		}
+		sentFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			if svc, ok := ld.ResourceLogs().At(i).Resource().Attributes().Get(attrService); ok && !validValue(svc, sentFFFD) {
+				t.Fatalf("bad service.name %q", svc.Str())
+			}
 			lrs := ld.ResourceLogs().At(i).ScopeLogs().At(0).LogRecords()
 			for j := 0; j < lrs.Len(); j++ {
 				lr := lrs.At(j)
-				if lr.EventName() == "" || !utf8.ValidString(lr.EventName()) {
+				reason, refused := lr.Attributes().Get(catalog.WireRejectReason)
+				if !refused && lr.EventName() == "" {
+					t.Fatal("a record without event name nor reject reason")
+				}
+				if refused && (reason.Str() == "" || lr.Timestamp() != 0 || lr.ObservedTimestamp() != 0) {
+					t.Fatalf("bad refused record %v", lr.Attributes().AsRaw())
+				}
+				if refused && lr.Body().Type() == pcommon.ValueTypeStr && !utf8.ValidString(lr.Body().Str()) {
+					t.Fatal("a string body is not valid UTF-8")
+				}
+				if !utf8.ValidString(lr.EventName()) || (!sentFFFD && strings.ContainsRune(lr.EventName(), utf8.RuneError)) {
 					t.Fatalf("bad event name %q", lr.EventName())
 				}
 				if ts := lr.Timestamp(); ts != 0 && int64(ts) <= 0 {
 					t.Fatalf("bad timestamp %d", ts)
 				}
 				for k, v := range lr.Attributes().All() {
-					if !utf8.ValidString(k) || !utf8.ValidString(v.AsString()) {
-						t.Fatalf("attribute %q is not valid UTF-8", k)
+					if !validText(k, sentFFFD) || !validValue(v, sentFFFD) {
+						t.Fatalf("attribute %q is not valid UTF-8 or was rewritten: %q", k, v.AsString())
 					}
 				}
 			}
 		}
 	})
+}
+
+// validText is s valid UTF-8 without U+FFFD (unless the body sent one).
+func validText(s string, sentFFFD bool) bool {
+	return utf8.ValidString(s) && (sentFFFD || !strings.ContainsRune(s, utf8.RuneError))
+}
+
+// validValue checks every string of v with validText.
+func validValue(v pcommon.Value, sentFFFD bool) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return validText(v.Str(), sentFFFD)
+	case pcommon.ValueTypeMap:
+		for k, e := range v.Map().All() {
+			if !validText(k, sentFFFD) || !validValue(e, sentFFFD) {
+				return false
+			}
+		}
+	case pcommon.ValueTypeSlice:
+		for _, e := range v.Slice().All() {
+			if !validValue(e, sentFFFD) {
+				return false
+			}
+		}
+	}
+	return true
 }

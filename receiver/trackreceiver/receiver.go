@@ -273,13 +273,15 @@ func (r *trackReceiver) handle(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	r.tel.payload(ctx, p)
 
-	resp := response{Success: true, Rejected: p.rejected, Ignored: p.ignoredTotal()}
-	if len(p.calls) == 0 {
+	resp := response{Success: true, Rejected: p.rejected(), Ignored: p.ignoredTotal()}
+	if len(p.calls) == 0 && len(p.refused) == 0 {
 		return writeJSON(w, http.StatusOK, &resp), ""
 	}
 
+	// The refused calls of a batch go with the good ones (refused.go): the
+	// answer acknowledges them too.
 	headerProduct := req.Header.Get(headerServiceName)
-	ld := toLogs(p.calls, func(ctxProduct string) string {
+	ld := toLogs(p.calls, p.refused, func(ctxProduct string) string {
 		switch {
 		case keyProduct != "":
 			return keyProduct
@@ -309,7 +311,7 @@ func (r *trackReceiver) handle(w http.ResponseWriter, req *http.Request, rt rout
 			message: "the pipeline cannot take the events now; retry after " + r.retryAfter + "s: " + err.Error(),
 		})
 	}
-	r.tel.eventsAccepted.Add(ctx, int64(n))
+	r.tel.eventsAccepted.Add(ctx, int64(len(p.calls)))
 	return writeJSON(w, http.StatusOK, &resp), ""
 }
 
@@ -352,7 +354,7 @@ type response struct {
 	// Reason and Message explain an error.
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
-	// Rejected lists the calls of a batch that were rejected alone.
+	// Rejected lists the calls of a batch that were refused alone.
 	Rejected []rejectedCall `json:"rejected,omitempty"`
 	// Ignored counts the non-track calls accepted and dropped.
 	Ignored int `json:"ignored,omitempty"`

@@ -187,8 +187,8 @@ func normalized(t *testing.T, product string, lr plog.LogRecord) (normalize.Outc
 	}
 	cp := plog.NewLogRecord()
 	lr.CopyTo(cp)
-	out, reason := normalize.New(nil, normalize.DefaultLimits()).Record(res, cp, testReceivedAt)
-	return out, reason, cp.Attributes().AsRaw()
+	r := normalize.New(nil, normalize.DefaultLimits()).Record(res, pcommon.NewInstrumentationScope(), cp, testReceivedAt)
+	return r.Outcome, r.Reason, cp.Attributes().AsRaw()
 }
 
 func TestTrackSingle(t *testing.T) {
@@ -468,15 +468,26 @@ func TestBatchPartial(t *testing.T) {
 	require.Equal(t, http.StatusOK, rep.status)
 	assert.JSONEq(t, `{"success":true,"ignored":2,"rejected":[{"index":2,"reason":"missing_event",
 		"message":"batch[2]: event is missing: a track call needs an event name, e.g. {\"event\":\"session.start\",\"properties\":{…}}"}]}`, rep.body)
+	// The two good calls, then the refused one (its own product: none).
+	require.Len(t, sink.AllLogs(), 1)
 	products, recs := records(sink)
-	require.Len(t, recs, 2)
-	assert.Equal(t, []string{"agent_workbench", "agent_workbench"}, products)
+	require.Len(t, recs, 3)
+	assert.Equal(t, []string{"agent_workbench", "agent_workbench", ""}, products)
 	assert.Equal(t, "agent.login", recs[0].EventName())
 	assert.Equal(t, "agent.logout", recs[1].EventName())
 	assert.Equal(t, pcommon.Timestamp(0), recs[0].Timestamp(), "no time sent: only ObservedTimestamp")
 	out, reason, attrs := normalized(t, products[1], recs[1])
 	assert.Equal(t, normalize.Accepted, out, reason)
 	assert.Equal(t, int64(pcommon.NewTimestampFromTime(testReceivedAt)), attrs[catalog.AttrEventTime])
+	assert.Empty(t, recs[2].EventName())
+	assert.Equal(t, pcommon.Timestamp(0), recs[2].Timestamp())
+	assert.Equal(t, pcommon.Timestamp(0), recs[2].ObservedTimestamp())
+	assert.Equal(t, `{"type":"track","properties":{"agent_id":"ag-2"}}`, recs[2].Body().Str())
+	assert.Equal(t, map[string]any{
+		catalog.WireRejectReason:  "missing_event",
+		catalog.WireRejectField:   "event",
+		catalog.WireRejectMessage: `event is missing: a track call needs an event name, e.g. {"event":"session.start","properties":{…}}`,
+	}, recs[2].Attributes().AsRaw())
 
 	assert.Equal(t, map[string]int64{
 		metricRequests + "{endpoint=/v1/batch,status_code=200}": 1,
@@ -484,7 +495,7 @@ func TestBatchPartial(t *testing.T) {
 		metricEventsRejected + "{reason=missing_event}": 1,
 		metricEventsIgnored + "{type=identify}":         1,
 		metricEventsIgnored + "{type=page}":             1,
-		"otelcol_receiver_accepted_log_records":         2,
+		"otelcol_receiver_accepted_log_records":         3,
 	}, h.counters())
 
 	// A batch of nothing but ignored calls consumes nothing.

@@ -49,11 +49,11 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		metric.WithUnit("{request}"))
 	errs = errors.Join(errs, err)
 	t.eventsAccepted, err = m.Int64Counter(metricEventsAccepted,
-		metric.WithDescription("Track calls turned into log records and accepted by the next consumer. [Alpha]"),
+		metric.WithDescription("Track calls turned into log records and accepted by the next consumer (not counting the records of refused calls). [Alpha]"),
 		metric.WithUnit("{event}"))
 	errs = errors.Join(errs, err)
 	t.eventsRejected, err = m.Int64Counter(metricEventsRejected,
-		metric.WithDescription("Calls rejected for their own content (the one call of a refused /v1/track request, or a call dropped from a batch), by reason. [Alpha]"),
+		metric.WithDescription("Calls rejected for their own content (the one call of a refused /v1/track request, or a call of a batch refused alone and handed on as a refused-call record), by reason. [Alpha]"),
 		metric.WithUnit("{event}"))
 	errs = errors.Join(errs, err)
 	t.eventsIgnored, err = m.Int64Counter(metricEventsIgnored,
@@ -78,15 +78,15 @@ func (t *telemetry) rejectedEvents(ctx context.Context, reason string, n int) {
 }
 
 func (t *telemetry) payload(ctx context.Context, p *payload) {
-	if len(p.rejected) > 0 {
+	if len(p.refused) > 0 {
 		// Group by reason: one Add per reason.
 		var reasons []string
 		counts := map[string]int{}
-		for _, rc := range p.rejected {
-			if counts[rc.Reason] == 0 {
-				reasons = append(reasons, rc.Reason)
+		for _, rc := range p.refused {
+			if counts[rc.reason] == 0 {
+				reasons = append(reasons, rc.reason)
 			}
-			counts[rc.Reason]++
+			counts[rc.reason]++
 		}
 		for _, r := range reasons {
 			t.rejectedEvents(ctx, r, counts[r])
