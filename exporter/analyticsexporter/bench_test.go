@@ -94,7 +94,7 @@ func benchLogs(b *testing.B, prefix string, n, per int) []plog.Logs {
 			var tid pcommon.TraceID
 			tid[0], tid[15] = byte(i), byte(i>>8)
 			lr.SetTraceID(tid)
-			if o, _ := norm.Record(res, lr, now); o != normalize.Accepted {
+			if r := norm.Record(res, pcommon.NewInstrumentationScope(), lr, now); r.Outcome != normalize.Accepted {
 				b.Fatalf("record %d not accepted", i)
 			}
 		}

@@ -63,7 +63,7 @@ func normalisedLogs(t testing.TB, evs ...ev) plog.Logs {
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(e.at))
 		require.NoError(t, lr.Attributes().FromRaw(e.attrs))
 		lr.Attributes().PutStr("event.id", e.id)
-		n.Record(rl.Resource(), lr, time.Now())
+		n.Record(rl.Resource(), rl.ScopeLogs().At(0).Scope(), lr, time.Now())
 	}
 	return ld
 }
@@ -121,11 +121,16 @@ func newHarness(t *testing.T, migrated bool) *harness {
 	}
 }
 
-func (h *harness) start(t *testing.T, adjust func(*analyticsExporter)) exporter.Logs {
-	t.Helper()
+// settings are exporter settings whose telemetry the harness reads.
+func (h *harness) settings() exporter.Settings {
 	set := exportertest.NewNopSettings(Type)
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
-	exp, err := createLogsWith(context.Background(), set, h.cfg, adjust)
+	return set
+}
+
+func (h *harness) start(t *testing.T, adjust func(*analyticsExporter)) exporter.Logs {
+	t.Helper()
+	exp, err := createLogsWith(context.Background(), h.settings(), h.cfg, adjust)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	return exp

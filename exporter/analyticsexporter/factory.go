@@ -10,6 +10,9 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
 )
 
 // The component's type and stability (see metadata.yaml).
@@ -86,7 +89,7 @@ func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Co
 	if adjust != nil {
 		adjust(exp)
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, exp.pushLogs,
+	helper, err := exporterhelper.NewLogs(ctx, set, cfg, exp.pushLogs,
 		exporterhelper.WithStart(exp.start),
 		exporterhelper.WithShutdown(exp.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
@@ -94,4 +97,27 @@ func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Co
 		exporterhelper.WithRetry(c.RetryConfig),
 		exporterhelper.WithQueue(c.QueueConfig),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return &queueGuard{Logs: helper, tel: exp.tel}, nil
+}
+
+// queueGuard is the exporter as the pipeline sees it: it hands every
+// request to the exporterhelper (sending queue, batching, retry) after
+// normalize.GuardQueue has cut whatever the persistent queue could not read
+// back (nesting deeper than normalize.QueueMaxDepth, which pdata's protobuf
+// decoder refuses), so the queue never drops an item it accepted: such a
+// record is stored in the rejected table as too_deep instead.
+type queueGuard struct {
+	exporter.Logs
+	tel *telemetry
+}
+
+func (g *queueGuard) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	ld, n := normalize.GuardQueue(ld)
+	if n > 0 {
+		g.tel.guarded.Add(ctx, int64(n))
+	}
+	return g.Logs.ConsumeLogs(ctx, ld)
 }

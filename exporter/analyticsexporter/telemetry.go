@@ -27,6 +27,7 @@ const (
 	metricOutboxBacklog    = "otelcol_exporter_analytics_outbox_backlog"
 	metricRedisDeferred    = "otelcol_exporter_analytics_redis_deferred" //nolint:gosec // a metric name, not a credential
 	metricBatchesFailed    = "otelcol_exporter_analytics_batches_failed"
+	metricRecordsGuarded   = "otelcol_exporter_analytics_records_guarded"
 	attrReason             = "reason"
 	attrOutcome            = "outcome"
 	outcomeOK, outcomeFail = "ok", "error"
@@ -39,6 +40,7 @@ type telemetry struct {
 	refused    metric.Int64Counter
 	deferred   metric.Int64Counter
 	failed     metric.Int64Counter
+	guarded    metric.Int64Counter
 	duration   metric.Float64Histogram
 	backlog    atomic.Int64
 	reg        metric.Registration
@@ -70,6 +72,10 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	}
 	if t.failed, err = m.Int64Counter(metricBatchesFailed, metric.WithUnit("{batches}"),
 		metric.WithDescription("Write attempts that failed with a transient error (the batch is retried).")); err != nil {
+		return nil, err
+	}
+	if t.guarded, err = m.Int64Counter(metricRecordsGuarded, metric.WithUnit("{records}"),
+		metric.WithDescription("Records nested too deep for the persistent queue, cut and rejected as too_deep before it (0 behind the eventcatalog processor).")); err != nil {
 		return nil, err
 	}
 	if t.duration, err = m.Float64Histogram(metricBatchDuration, metric.WithUnit("s"),

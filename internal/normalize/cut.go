@@ -115,12 +115,20 @@ func Cut(res pcommon.Resource, scope pcommon.InstrumentationScope, lr plog.LogRe
 // marked rejected (too_deep), and a resource or scope attribute nested that
 // deep is replaced by a note, the records under it rejected likewise. The
 // eventcatalog processor already rejects anything deeper than its max_depth
-// (at most QueueMaxDepth), so this changes nothing behind it; it is the last
-// line before the queue, for records that did not pass the processor. It
-// returns the number of records it rejected.
-func GuardQueue(ld plog.Logs) int {
+// (at most QueueMaxDepth), so behind it this finds nothing; it is the last
+// line before the queue, for records that did not pass the processor.
+//
+// ld is not modified (the pipeline may share it): when something must be
+// cut, GuardQueue returns a guarded copy. It returns ld itself and 0 when
+// nothing is too deep, else the copy and the number of records rejected.
+func GuardQueue(ld plog.Logs) (plog.Logs, int) {
+	if !tooDeepForQueue(ld) {
+		return ld, 0
+	}
+	out := plog.NewLogs()
+	ld.CopyTo(out)
 	guarded := 0
-	for _, rl := range ld.ResourceLogs().All() {
+	for _, rl := range out.ResourceLogs().All() {
 		resDeep := cutDeepAttrs(rl.Resource().Attributes())
 		for _, sl := range rl.ScopeLogs().All() {
 			scopeDeep := cutDeepAttrs(sl.Scope().Attributes())
@@ -151,12 +159,36 @@ func GuardQueue(ld plog.Logs) int {
 				attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
 				attrs.PutStr(catalog.AttrRejectReason, string(catalog.ReasonTooDeep))
 				attrs.PutStr(catalog.AttrRejectField, field)
-				attrs.PutStr(catalog.AttrRejectMessage, safeField(field)+" is nested more than "+itoa(QueueMaxDepth)+
+				attrs.PutStr(catalog.AttrRejectMessage, field+" is nested more than "+itoa(QueueMaxDepth)+
 					" levels deep (maps and arrays), more than the persistent queue can carry; flatten it")
 			}
 		}
 	}
-	return guarded
+	return out, guarded
+}
+
+// tooDeepForQueue reports whether anything in ld is nested deeper than
+// QueueMaxDepth.
+func tooDeepForQueue(ld plog.Logs) bool {
+	for _, rl := range ld.ResourceLogs().All() {
+		if d, _ := mapDepth(rl.Resource().Attributes(), QueueMaxDepth); d > QueueMaxDepth {
+			return true
+		}
+		for _, sl := range rl.ScopeLogs().All() {
+			if d, _ := mapDepth(sl.Scope().Attributes(), QueueMaxDepth); d > QueueMaxDepth {
+				return true
+			}
+			for _, lr := range sl.LogRecords().All() {
+				if d, _ := mapDepth(lr.Attributes(), QueueMaxDepth); d > QueueMaxDepth {
+					return true
+				}
+				if depth(lr.Body(), QueueMaxDepth) > QueueMaxDepth {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // keepBookkeeping returns the name, product and id attributes already

@@ -382,8 +382,11 @@ func TestGuardQueue(t *testing.T) {
 			lr.SetEventName("session.message")
 			tt.build(rl, lr)
 
-			guarded := GuardQueue(ld)
-			data, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+			before := plog.NewLogs()
+			ld.CopyTo(before)
+			out, guarded := GuardQueue(ld)
+			assert.Equal(t, before, ld, "the input is not modified")
+			data, err := (&plog.ProtoMarshaler{}).MarshalLogs(out)
 			require.NoError(t, err)
 			back, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(data)
 			require.NoError(t, err, "the queue could not read the item back")
