@@ -74,7 +74,7 @@ func insertEvents(t *testing.T, conn *pgx.Conn, evs []fixtureEvent) {
 		require.NoError(t, err)
 		_, err = conn.Exec(ctx, `SELECT analytics_ensure_partition($1)`, day)
 		require.NoError(t, err)
-		_, err = conn.Exec(ctx, `INSERT INTO analytics_event_ids (event_id, business_date) VALUES ($1, $2)`, e.ID, day)
+		_, err = conn.Exec(ctx, `INSERT INTO analytics_event_ids (product, event_id, business_date) VALUES ($1, $2, $3)`, def.Product, e.ID, day)
 		require.NoError(t, err)
 		_, err = conn.Exec(ctx, `INSERT INTO analytics_events
 			(event_id, event_name, product, event_time, business_date, session_id, agent_id, ticket_id, customer_id, attributes)

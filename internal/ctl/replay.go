@@ -20,9 +20,10 @@ import (
 // Reasons replay-rejected reports for rows that stay rejected without a
 // catalog reason.
 const (
-	reasonNotAnEvent  = "not_an_event" // the stored record has no event name
-	reasonUndecodable = "undecodable"  // raw is not OTLP/JSON logs
-	reasonEmpty       = "empty"        // raw holds no log record
+	reasonNotAnEvent  = "not_an_event"  // the stored record has no event name
+	reasonUndecodable = "undecodable"   // raw is not OTLP/JSON logs
+	reasonEmpty       = "empty"         // raw holds no log record
+	reasonTruncated   = "raw_truncated" // raw holds only the start of the record (raw_truncated)
 )
 
 // replayPage is how many rows are read, re-normalised and stored per round.
@@ -46,6 +47,7 @@ func (r *reasonList) Set(v string) error {
 type replayCandidate struct {
 	id      int64
 	reason  string
+	key     []byte    // the row's dedup_key, put on its records (see renormalise)
 	ld      plog.Logs // re-normalised
 	eventID string    // analytics.event.id of the first record once accepted
 	newWhy  string    // why it stays rejected; "" = it passes now
@@ -58,7 +60,7 @@ type replayStats struct {
 }
 
 const selectRejectedSQL = `
-SELECT id, reason, raw FROM analytics_rejected_events
+SELECT id, reason, raw, raw_truncated, dedup_key FROM analytics_rejected_events
 WHERE replayed_at IS NULL AND id > $1
   AND (cardinality($2::text[]) = 0 OR reason = ANY($2::text[]))
   AND ($3::timestamptz IS NULL OR received_at >= $3::timestamptz)
@@ -74,10 +76,11 @@ WHERE r.id = u.id AND r.replayed_at IS NULL`
 // runReplay runs every rejected event not replayed yet (optionally only some
 // reasons, or those received since a time) through the current catalog with
 // internal/normalize, stores those that now pass with internal/store (the
-// same write path as the exporter: deduplicated by event id, rollups and
-// Redis updated exactly once), then marks their rows replayed_at /
-// replayed_event_id. A second run replays nothing; a crash between storing
-// and marking is harmless, because storing again dedupes by event id.
+// same write path as the exporter: deduplicated by product and event id,
+// rollups and Redis updated exactly once), then marks their rows
+// replayed_at / replayed_event_id. A second run replays nothing; a crash
+// between storing and marking is harmless, because storing again dedupes by
+// product and event id.
 func runReplay(ctx context.Context, o *Options, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlagSet("replay-rejected", o, stderr)
 	var reasons reasonList
@@ -235,8 +238,14 @@ func readRejected(ctx context.Context, q querier, after int64, reasons []string,
 	for rows.Next() {
 		var c replayCandidate
 		var raw []byte
-		if err := rows.Scan(&c.id, &c.reason, &raw); err != nil {
+		var truncated bool
+		if err := rows.Scan(&c.id, &c.reason, &raw, &truncated, &c.key); err != nil {
 			return nil, fmt.Errorf("read rejected events: %w", err)
+		}
+		if truncated {
+			c.newWhy = reasonTruncated
+			out = append(out, &c)
+			continue
 		}
 		ld, err := um.UnmarshalLogs(raw)
 		switch {
@@ -257,7 +266,11 @@ func readRejected(ctx context.Context, q querier, after int64, reasons []string,
 
 // renormalise runs every record of c through the normaliser. The row passes
 // when every record it holds (one, as the exporter stores them) is
-// accepted; otherwise newWhy is the first record's new reason.
+// accepted; otherwise newWhy is the first record's new reason. An accepted
+// record gets the row's dedup key as catalog.AttrRejectKey: if the store
+// refuses it or finds its id stored with other content, the rejected row
+// it would write lands on this row (ON CONFLICT DO NOTHING) instead of
+// adding one.
 func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 	if c.newWhy != "" {
 		return
@@ -273,6 +286,7 @@ func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 				r := n.Record(rl.Resource(), sls.At(j).Scope(), lr, now)
 				switch r.Outcome {
 				case normalize.Accepted:
+					lr.Attributes().PutEmptyBytes(catalog.AttrRejectKey).FromRaw(c.key)
 					if c.eventID == "" {
 						if v, ok := lr.Attributes().Get(catalog.AttrEventID); ok {
 							c.eventID = v.Str()
@@ -293,12 +307,14 @@ func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 }
 
 // storeCandidates stores the accepted candidates in one Write. If
-// PostgreSQL refuses some record (the store then keeps it in the rejected
-// table, where its row already is), it writes them again one by one to find
-// out which (those stored by the first Write are duplicates by then): those
-// stay rejected, with reason storage_refused. duplicates counts the records
-// that were already stored before this run (a replay that crashed before
-// marking its rows, or the same event sent again meanwhile).
+// PostgreSQL refuses some record, or its product and id are stored already
+// with other content (the store then keeps it in the rejected table, where
+// its row already is), it writes them again one by one to find out which
+// (those stored by the first Write are duplicates by then): those stay
+// rejected, with reason storage_refused or duplicate_conflict. duplicates
+// counts the records that were already stored before this run, with the
+// same content (a replay that crashed before marking its rows, or the same
+// event sent again meanwhile).
 func storeCandidates(ctx context.Context, st *store.Store, cands []*replayCandidate) (inserted, duplicates, deferred int, err error) {
 	all := plog.NewLogs()
 	for _, c := range cands {
@@ -312,7 +328,7 @@ func storeCandidates(ctx context.Context, st *store.Store, cands []*replayCandid
 		return 0, 0, 0, err
 	}
 	inserted, duplicates, deferred = res.Inserted, res.Duplicates, res.RedisDeferred
-	if res.RefusedByDB == 0 {
+	if res.RefusedByDB == 0 && res.Conflicts == 0 {
 		return inserted, duplicates, deferred, nil
 	}
 	for _, c := range cands {
@@ -322,8 +338,11 @@ func storeCandidates(ctx context.Context, st *store.Store, cands []*replayCandid
 		}
 		inserted += r.Inserted
 		deferred += r.RedisDeferred
-		if r.RefusedByDB > 0 {
+		switch {
+		case r.RefusedByDB > 0:
 			c.newWhy = string(catalog.ReasonStorageRefused)
+		case r.Conflicts > 0:
+			c.newWhy = string(catalog.ReasonDuplicateConflict)
 		}
 	}
 	return inserted, duplicates, deferred, nil

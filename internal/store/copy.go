@@ -25,8 +25,9 @@ const copyEventsSQL = `COPY analytics_events (event_id, event_name, product, eve
 // eventFields is the number of fields of an analytics_events tuple.
 const eventFields = 12
 
-// copyLedgerSQL copies new ids into the event-id ledger.
-const copyLedgerSQL = `COPY analytics_event_ids (event_id, business_date) FROM STDIN (FORMAT binary)`
+// copyLedgerSQL copies new ids into the event-id ledger; the column order is
+// the tuple order of ledgerCopy.
+const copyLedgerSQL = `COPY analytics_event_ids (product, event_id, business_date, content_hash) FROM STDIN (FORMAT binary)`
 
 // copyHeader is the binary COPY signature, flags (0) and header extension
 // length (0); copyTrailer ends the stream.
@@ -140,18 +141,27 @@ func (r *eventsReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// ledgerCopy returns the binary COPY of the ledger rows of events[order[...]].
+// ledgerCopy returns the binary COPY of the ledger rows of events[order[...]]:
+// product, event id, business day and content hash (NULL when unknown).
 func ledgerCopy(events []eventRow, order []int32) []byte {
 	size := len(copyHeader) + len(copyTrailer)
 	for _, i := range order {
-		size += 2 + 4 + len(events[i].eventID) + 4 + 4
+		size += 2 + 4 + len(events[i].product) + 4 + len(events[i].eventID) + 4 + 4 + 4 + contentHashSize
 	}
 	b := make([]byte, 0, size)
 	b = append(b, copyHeader...)
 	for _, i := range order {
-		b = appendInt16(b, 2)
-		b = appendText(b, events[i].eventID)
-		b = appendDate(b, events[i].day)
+		e := &events[i]
+		b = appendInt16(b, 4)
+		b = appendText(b, e.product)
+		b = appendText(b, e.eventID)
+		b = appendDate(b, e.day)
+		if e.hasHash {
+			b = appendInt32(b, contentHashSize)
+			b = append(b, e.hash[:]...)
+		} else {
+			b = appendNull(b)
+		}
 	}
 	return append(b, copyTrailer...)
 }

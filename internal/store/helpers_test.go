@@ -88,6 +88,12 @@ func unhex(c byte) byte {
 func normalised(t testing.TB, recs ...rec) plog.Logs {
 	t.Helper()
 	ld := wire(t, recs...)
+	normalise(ld)
+	return ld
+}
+
+// normalise runs the normaliser over every record of ld, in place.
+func normalise(ld plog.Logs) {
 	n := normalize.New(nil, normalize.Limits{})
 	now := time.Now()
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
@@ -99,7 +105,6 @@ func normalised(t testing.TB, recs ...rec) plog.Logs {
 			}
 		}
 	}
-	return ld
 }
 
 type env struct {

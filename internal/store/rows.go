@@ -15,10 +15,6 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
-// msgNotNormalised is the message of a record that reached the exporter
-// without the normalised attributes.
-const msgNotNormalised = "the eventcatalog processor must run before the analytics exporter"
-
 // source points at one record of the batch, with its resource and scope,
 // so its raw OTLP/JSON can be built when it ends up in the rejected table.
 type source struct {
@@ -42,29 +38,34 @@ type eventRow struct {
 	hasMeasure bool
 	flag       bool // the catalog flag, when hasFlag
 	hasFlag    bool
-	tuple      []byte // binary COPY tuple, columns as in copyEventsSQL
+	hash       [contentHashSize]byte // catalog.AttrContentHash, when hasHash
+	hasHash    bool                  // false: the content is unknown, never a conflict
+	tuple      []byte                // binary COPY tuple, columns as in copyEventsSQL
 	src        source
+	// repeats are the later records of the batch with this row's product and
+	// id and another known content hash (one per hash). Whether they
+	// conflict is known once the ledger was asked (see resolve).
+	repeats []eventRow
 }
 
-// rejectedRow is one record for analytics_rejected_events. Every text field
-// is sanitised (valid UTF-8, no NUL) so that its insert cannot fail.
-type rejectedRow struct {
-	reason    string
-	field     string
-	message   string
-	eventName string // "" = NULL
-	product   string // "" = NULL
-	eventID   string // "" = NULL
-	eventTime time.Time
-	hasTime   bool
-	raw       []byte
+// contentHashSize is the size of catalog.AttrContentHash and of the
+// ledger's content_hash.
+const contentHashSize = 16
+
+// idKey is what identifies an event: its id within its product.
+type idKey struct{ product, id string }
+
+// differ reports whether content hashes a and b (hasA, hasB: known) are
+// both known and differ.
+func differ(a *[contentHashSize]byte, hasA bool, b *[contentHashSize]byte, hasB bool) bool {
+	return hasA && hasB && *a != *b
 }
 
 // batch is a plog.Logs split into event rows and rejected rows.
 type batch struct {
 	events     []eventRow
 	rejected   []rejectedRow
-	duplicates int // ids repeated inside the batch (the first is kept)
+	duplicates int // ids repeated inside the batch with the same or an unknown content (the first is kept)
 }
 
 // build splits ld into rows. It never fails: a record that cannot become an
@@ -72,7 +73,7 @@ type batch struct {
 func (s *Store) build(ld plog.Logs) *batch {
 	n := ld.LogRecordCount()
 	b := &batch{events: make([]eventRow, 0, n)}
-	seen := make(map[string]struct{}, n)
+	seen := make(map[idKey]int, n) // → index in b.events
 	// Every tuple goes into one buffer; rows get their slice of it at the end
 	// (the buffer may move while it grows).
 	arena := make([]byte, 0, n*tupleSizeHint)
@@ -95,11 +96,14 @@ func (s *Store) build(ld plog.Logs) *batch {
 						b.rejected = append(b.rejected, notNormalised(src, problem))
 						continue
 					}
-					if _, dup := seen[row.eventID]; dup {
-						b.duplicates++
+					k := idKey{product: row.product, id: row.eventID}
+					if j, dup := seen[k]; dup {
+						if !b.events[j].addRepeat(row) {
+							b.duplicates++
+						}
 						continue
 					}
-					seen[row.eventID] = struct{}{}
+					seen[k] = len(b.events)
 					arena = s.appendTuple(arena, &row)
 					ends = append(ends, len(arena))
 					b.events = append(b.events, row)
@@ -117,6 +121,24 @@ func (s *Store) build(ld plog.Logs) *batch {
 		start = end
 	}
 	return b
+}
+
+// addRepeat keeps r, a later record with e's product and id, among e's
+// repeats when its content may conflict: its hash is known and differs from
+// e's and from every repeat kept so far. It reports whether it kept r (if
+// not, r is a plain duplicate). e's own hash may be unknown: the ledger's
+// may not be.
+func (e *eventRow) addRepeat(r eventRow) bool {
+	if !r.hasHash || (e.hasHash && e.hash == r.hash) {
+		return false
+	}
+	for i := range e.repeats {
+		if e.repeats[i].hash == r.hash {
+			return false
+		}
+	}
+	e.repeats = append(e.repeats, r)
+	return true
 }
 
 // tupleSizeHint is a typical tuple's size, to size a batch's buffer.
@@ -146,6 +168,16 @@ func (s *Store) eventRow(src source) (row eventRow, problem string) {
 		row.eventTime = v.Int()
 	} else {
 		return row, "accepted record without " + catalog.AttrEventTime
+	}
+	if v, ok := attrs.Get(catalog.AttrContentHash); ok {
+		// Absent = unknown (a processor from before content hashes).
+		if v.Type() != pcommon.ValueTypeBytes || v.Bytes().Len() != contentHashSize {
+			return row, "accepted record with an " + catalog.AttrContentHash + " that is not 16 bytes"
+		}
+		for i := range contentHashSize { // no copy of the slice (AsRaw allocates)
+			row.hash[i] = v.Bytes().At(i)
+		}
+		row.hasHash = true
 	}
 	y, m, d := time.Unix(0, row.eventTime).In(s.loc).Date()
 	row.day = pgDay(y, m, d)
@@ -235,101 +267,6 @@ func (s *Store) appendTuple(b []byte, row *eventRow) []byte {
 	}
 	row.agentID = keys[1]
 	return b
-}
-
-// rejectedFromRecord builds the rejected row of a record the eventcatalog
-// processor marked rejected.
-func rejectedFromRecord(src source) rejectedRow {
-	attrs := src.lr.Attributes()
-	r := rejectedRow{
-		reason:    strAttr(attrs, catalog.AttrRejectReason),
-		field:     strAttr(attrs, catalog.AttrRejectField),
-		message:   strAttr(attrs, catalog.AttrRejectMessage),
-		eventName: strAttr(attrs, catalog.AttrEventName),
-		product:   strAttr(attrs, catalog.AttrProduct),
-		eventID:   strAttr(attrs, catalog.AttrEventID),
-	}
-	if r.reason == "" {
-		r.reason = "unspecified"
-	}
-	if v, ok := attrs.Get(catalog.AttrEventTime); ok && v.Type() == pcommon.ValueTypeInt {
-		r.eventTime, r.hasTime = time.Unix(0, v.Int()).UTC(), true
-	}
-	r.raw = rawJSON(src)
-	r.sanitise()
-	return r
-}
-
-// notNormalised builds the rejected row of a record without (or with
-// broken) normalised attributes. It keeps what the wire form tells.
-func notNormalised(src source, problem string) rejectedRow {
-	attrs := src.lr.Attributes()
-	name := src.lr.EventName()
-	if name == "" {
-		name = strAttr(attrs, catalog.WireEventName)
-	}
-	product := ""
-	if v, ok := src.rl.Resource().Attributes().Get("service.name"); ok {
-		product = v.AsString()
-	}
-	msg := msgNotNormalised
-	if problem != "" {
-		msg += " (" + problem + ")"
-	}
-	r := rejectedRow{
-		reason:    string(catalog.ReasonNotNormalised),
-		message:   msg,
-		eventName: name,
-		product:   product,
-		eventID:   strAttr(attrs, catalog.WireEventID),
-		raw:       rawJSON(src),
-	}
-	if ts := src.lr.Timestamp(); ts != 0 {
-		r.eventTime, r.hasTime = ts.AsTime().UTC(), true
-	}
-	r.sanitise()
-	return r
-}
-
-// refused turns an event row PostgreSQL refused into a rejected row.
-func refused(e *eventRow, pgMessage string) rejectedRow {
-	r := rejectedRow{
-		reason:    string(catalog.ReasonStorageRefused),
-		message:   pgMessage,
-		eventName: e.name,
-		product:   e.product,
-		eventID:   e.eventID,
-		eventTime: time.Unix(0, e.eventTime).UTC(),
-		hasTime:   true,
-		raw:       rawJSON(e.src),
-	}
-	r.sanitise()
-	return r
-}
-
-func (r *rejectedRow) sanitise() {
-	r.reason = sanitise(r.reason)
-	r.field = sanitise(r.field)
-	r.message = sanitise(r.message)
-	r.eventName = sanitise(r.eventName)
-	r.product = sanitise(r.product)
-	r.eventID = sanitise(r.eventID)
-}
-
-// sanitise makes s storable in a text column: valid UTF-8, no NUL.
-func sanitise(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "")
-	}
-	return s
-}
-
-func strAttr(m pcommon.Map, key string) string {
-	if v, ok := m.Get(key); ok {
-		return v.AsString()
-	}
-	return ""
 }
 
 // rawJSON is the OTLP/JSON of a plog.Logs holding just this record with its

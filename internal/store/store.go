@@ -4,17 +4,22 @@
 //
 // # Exactly once
 //
-// One batch is one PostgreSQL transaction. The accepted records' ids are
-// entered into the event-id ledger (analytics_event_ids, primary key
-// event_id) and their rows into analytics_events by two binary COPYs, in id
-// order; the counter deltas of exactly those rows (a COPY inserts all its
-// rows or fails) are summed in Go; one statement adds them to the rollup
-// tables, stores the rejected records, and records the deltas as an outbox
-// row (analytics_redis_outbox) under a fresh batch id. An id stored before
-// makes the ledger's primary key refuse the COPY (23505): the batch is then
-// run again after looking its ids up (one query), and only the new ones are
-// copied. After a batch met such an id, the next batches look their ids up
-// first. The same path catches a concurrent batch that stored one of the ids
+// An event is identified by its product and event id: one product's ids
+// never hide another's events. One batch is one PostgreSQL transaction. The
+// accepted records' (product, id) are entered into the event-id ledger
+// (analytics_event_ids, primary key (product, event_id), with the record's
+// content hash) and their rows into analytics_events (primary key (product,
+// event_id, business_date)) by two binary COPYs, in (product, id) order;
+// the counter deltas of exactly those rows (a COPY inserts all its rows or
+// fails) are summed in Go; one statement adds them to the rollup tables,
+// stores the rejected records, and records the deltas as an outbox row
+// (analytics_redis_outbox) under a fresh batch id. An id stored before makes
+// the ledger's primary key refuse the COPY (23505 on
+// analytics_event_ids_pkey): the batch is then run again after looking its
+// ids up (one query, a primary-key probe per id, which also returns the
+// stored content hash and business day), and only the new ones are copied.
+// After a batch met such an id, the next batches look their ids up first.
+// The same path catches a concurrent batch that stored one of the ids
 // between the look-up and the COPY. After the commit the outbox row is
 // applied to Redis by counters.Layout.Apply, which first claims the batch id
 // with SET NX, and is then deleted. So:
@@ -27,6 +32,40 @@
 //
 // Redis never learns an id before PostgreSQL has committed it.
 //
+// # Duplicates and conflicts
+//
+// The eventcatalog processor sets catalog.AttrContentHash, a 16-byte hash of
+// what the event says, on every accepted record. A record whose (product,
+// id) is stored already, or earlier in the same batch, is:
+//
+//   - a duplicate (Result.Duplicates) when the two hashes are equal or one
+//     is unknown (a record without the attribute, or a ledger row from
+//     before migration 006): a resend, silently counted once;
+//   - a conflict (Result.Conflicts) when both are known and differ: the
+//     stored event is kept and the record is stored in the rejected table
+//     with reason duplicate_conflict, field event.id and a message naming
+//     the business day of the stored event. Inside a batch the first record
+//     of an id is the stored one, unless the ledger holds the id already:
+//     every record of the batch is then judged against the ledger's hash.
+//
+// # Rejected records
+//
+// Rejected, unnormalised, refused and conflicting records go to
+// analytics_rejected_events, once per dedup_key (ON CONFLICT DO NOTHING), so
+// a resent refusal adds nothing whether or not it has an event id. The key
+// of a record the processor rejected is its catalog.AttrRejectKey; the store
+// builds the key of its own rows (and of rejected records without the
+// attribute) from the reason, product, event id and whole raw form (for a
+// conflict: its content hash), see rejectKey. An accepted record that carries
+// catalog.AttrRejectKey is a rejected row replayed by analyticsctl: a
+// refusal or conflict of it is stored under that key, so it lands on the row
+// it came from. raw is the record's OTLP/JSON
+// without analytics.* attributes, at most MaxRawBytes of it (raw_truncated),
+// with raw_size and raw_sha256 of the whole; a record the processor cut
+// (catalog.AttrRawTruncated) keeps its body and the processor's size and
+// sha256. Text columns are sanitised and cut to 1 KiB (message 4 KiB), and no
+// index covers a long text column, so a rejected row is always storable.
+//
 // # Errors
 //
 // Write returns transient errors (connection refused or lost, timeouts,
@@ -37,7 +76,12 @@
 // isolated: the record a COPY error names is tried alone, otherwise the
 // batch is split in halves, until the refused records stand alone. Those are
 // stored in the rejected table with reason storage_refused and PostgreSQL's
-// message, and the rest is stored normally. A batch therefore never fails forever because of its content.
+// message, and the rest is stored normally. A rejected row PostgreSQL still
+// refuses (a constraint added by hand) is replaced by a stand-in that keeps
+// its reason, dedup key, size and sha256, with a short JSON note as raw;
+// only if that is refused too does Write return a PermanentError, after
+// storing the rest. A batch therefore never fails forever because of its
+// content.
 //
 // The package depends on pgx, go-redis and pdata only, so analyticsctl
 // (replay-rejected) uses it as well as the exporter.
@@ -90,14 +134,20 @@ type Config struct {
 
 // Result counts what one Write did with the records of its batch.
 type Result struct {
-	// Inserted is the number of events stored (new event ids).
+	// Inserted is the number of events stored (new product and event ids).
 	Inserted int
-	// Duplicates is the number of accepted records whose event id was
-	// already stored, or repeated inside the batch.
+	// Duplicates is the number of accepted records whose product and event
+	// id were already stored, or repeated inside the batch, with the same
+	// content (or one of the two contents unknown): a resend, counted once.
 	Duplicates int
+	// Conflicts is the number of accepted records whose product and event id
+	// were already stored, or earlier in the batch, with a different content:
+	// the stored event is kept, the record goes to the rejected table with
+	// reason duplicate_conflict (and is counted in Rejected too).
+	Conflicts int
 	// Rejected is the number of records routed to analytics_rejected_events,
-	// including RefusedByDB (a resent rejected record is counted again but
-	// stored once when it has an event id).
+	// including RefusedByDB and Conflicts (a resent rejected record is
+	// counted again but stored once: see dedup_key).
 	Rejected int
 	// RefusedByDB is the number of accepted records PostgreSQL refused, now
 	// in the rejected table with reason storage_refused.
@@ -172,8 +222,9 @@ func (s *Store) Layout() counters.Layout { return s.layout }
 // Location returns the business time zone.
 func (s *Store) Location() *time.Location { return s.loc }
 
-// Write stores one batch: accepted records as events (deduplicated by event
-// id), rejected and unnormalised records into analytics_rejected_events,
+// Write stores one batch: accepted records as events (deduplicated by
+// product and event id), rejected, unnormalised and conflicting records into
+// analytics_rejected_events,
 // and the counter deltas in the rollups and Redis. It returns what it did.
 // A non-nil error is transient (or the AfterCommitHook's): retry the same
 // batch; a retry never stores or counts anything twice.
@@ -227,36 +278,83 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 		// A COPY error names the row ("COPY analytics_events, line 17, ..."):
 		// try that row alone first; otherwise split in halves.
 		if i := errorRow(err); i >= 0 && i < len(events) {
-			if err := s.writeItems(ctx, events[:i], rejected, res, false); err != nil {
-				return err
-			}
-			if err := s.writeItems(ctx, events[i:i+1], nil, res, false); err != nil {
-				return err
-			}
-			return s.writeItems(ctx, events[i+1:], nil, res, false)
+			return s.writeParts(ctx, res, part{events[:i], rejected}, part{events[i : i+1], nil}, part{events[i+1:], nil})
 		}
 		h := len(events) / 2
-		if err := s.writeItems(ctx, events[:h], rejected, res, false); err != nil {
-			return err
-		}
-		return s.writeItems(ctx, events[h:], nil, res, false)
+		return s.writeParts(ctx, res, part{events[:h], rejected}, part{events[h:], nil})
 	case len(events) == 1 && len(rejected) > 0:
-		if err := s.writeItems(ctx, events, nil, res, false); err != nil {
+		return s.writeParts(ctx, res, part{events, nil}, part{nil, rejected})
+	case len(events) == 1 && len(events[0].repeats) > 0:
+		// The row of a conflicting repeat may be what was refused: the
+		// record alone first, then its repeats as a record of their own,
+		// which meets it in the ledger (or, if it was refused, is stored).
+		first := events[0]
+		reps := first.repeats
+		first.repeats = nil
+		perm := s.writeItems(ctx, []eventRow{first}, nil, res, false)
+		if !goesOn(perm) {
+			return perm
+		}
+		next := reps[0]
+		next.repeats = reps[1:]
+		next.tuple = s.appendTuple(nil, &next)
+		if err := s.ensureMonths(ctx, []eventRow{next}); err != nil {
 			return err
 		}
-		return s.writeItems(ctx, nil, rejected, res, false)
+		if err := s.writeItems(ctx, []eventRow{next}, nil, res, false); err != nil {
+			return err
+		}
+		return perm
 	case len(events) == 1:
 		return s.writeItems(ctx, nil, []rejectedRow{refused(&events[0], pgErr.Message)}, res, false)
 	case len(rejected) > 1:
 		h := len(rejected) / 2
-		if err := s.writeItems(ctx, nil, rejected[:h], res, false); err != nil {
-			return err
-		}
-		return s.writeItems(ctx, nil, rejected[h:], res, false)
+		return s.writeParts(ctx, res, part{nil, rejected[:h]}, part{nil, rejected[h:]})
+	case !rejected[0].fallback:
+		// A sanitised, bounded rejected row refused (a constraint or trigger
+		// added by hand): store a stand-in that keeps its reason, key, size
+		// and sha256.
+		return s.writeItems(ctx, nil, []rejectedRow{fallbackRow(&rejected[0], pgErr.Message)}, res, false)
 	default:
-		// A sanitised rejected row refused: nothing more can be done for it.
+		// Even the stand-in refused: nothing more can be done for it.
 		return &PermanentError{Err: fmt.Errorf("store: PostgreSQL refused a rejected record (reason %s): %w", rejected[0].reason, err)}
 	}
+}
+
+// part is a piece of a batch being isolated.
+type part struct {
+	events   []eventRow
+	rejected []rejectedRow
+}
+
+// writeParts writes parts in turn. A PermanentError of one part does not
+// stop the others: the first is returned once they are written. Any other
+// error is returned at once (the caller retries the whole batch).
+func (s *Store) writeParts(ctx context.Context, res *Result, parts ...part) error {
+	var perm error
+	for _, p := range parts {
+		err := s.writeItems(ctx, p.events, p.rejected, res, false)
+		switch {
+		case err == nil:
+		case goesOn(err):
+			if perm == nil {
+				perm = err
+			}
+		default:
+			return err
+		}
+	}
+	return perm
+}
+
+// goesOn reports whether writing the rest of a batch goes on after err: nil
+// or a PermanentError (one record lost, not the batch).
+func goesOn(err error) bool {
+	if err == nil {
+		return true
+	}
+	_, ok := errors.AsType[*PermanentError](err)
+	return ok
 }
 
 // copyErrorRow returns the 0-based index of the row a COPY error names
@@ -307,13 +405,16 @@ func errorRow(err error) int {
 // steps (hook, Redis, outbox delete).
 func (s *Store) commit(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, probe bool) error {
 	batchID := uuid.NewString()
-	inserted, deltas, err := s.tx(ctx, batchID, events, rejected, probe)
+	out, err := s.tx(ctx, batchID, events, rejected, probe)
 	if err != nil {
 		return err
 	}
-	res.Inserted += inserted
-	res.Duplicates += len(events) - inserted
+	res.Inserted += out.inserted
+	res.Duplicates += out.duplicates
+	res.Conflicts += len(out.conflicts)
 	res.addRejected(rejected)
+	res.addRejected(out.conflicts)
+	deltas := out.deltas
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -328,116 +429,193 @@ func (s *Store) commit(ctx context.Context, events []eventRow, rejected []reject
 	return nil
 }
 
-// tx stores one batch in one transaction and returns how many events it
-// inserted and their counter deltas:
+// txOutcome is what one committed transaction did with its events.
+type txOutcome struct {
+	inserted   int
+	duplicates int           // records known (ledger or batch) with the same or an unknown content
+	conflicts  []rejectedRow // records known with a different content, stored as rejected rows
+	deltas     []counters.Row
+}
+
+// tx stores one batch in one transaction and returns what it did:
 //
-//  1. with probe, one query finds which of the batch's ids the ledger
-//     already holds; without, every id is taken as new;
-//  2. the new ids, in id order (so concurrent batches lock ledger keys in
-//     one order), are copied into the ledger and their rows into
-//     analytics_events (two binary COPYs). An id stored before (without
-//     probe), or committed by a concurrent batch after step 1, makes the
-//     ledger's primary key fail: isLedgerRace, and writeItems runs the batch
-//     again with probe;
-//  3. the deltas are summed in Go from exactly the rows copied (a COPY
+//  1. with probe, one query finds which of the batch's (product, id) the
+//     ledger already holds, with their content hash; without, every id is
+//     taken as new;
+//  2. the records of known ids, and the repeats inside the batch, are
+//     duplicates or, when their content hash differs from the stored one,
+//     conflicts (rejected rows, see resolve);
+//  3. the new ids, in (product, id) order (so concurrent batches lock ledger
+//     keys in one order), are copied into the ledger with their content
+//     hash and their rows into analytics_events (two binary COPYs). An id
+//     stored before (without probe), or committed by a concurrent batch
+//     after step 1, makes the ledger's primary key fail: isLedgerRace, and
+//     writeItems runs the batch again with probe;
+//  4. the deltas are summed in Go from exactly the rows copied (a COPY
 //     inserts all its rows or fails), and one statement adds them to the
-//     rollups (in key order), stores the rejected records and writes the
-//     outbox row;
-//  4. commit.
+//     rollups (in key order), stores the rejected records and conflicts and
+//     writes the outbox row;
+//  5. commit.
 //
 // With probe, a batch of known ids only (a resend) costs the query of step 1
 // alone.
-func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow, probe bool) (int, []counters.Row, error) {
+func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow, probe bool) (txOutcome, error) {
+	var out txOutcome
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: acquire PostgreSQL connection: %w", err)
+		return out, fmt.Errorf("store: acquire PostgreSQL connection: %w", err)
 	}
 	defer conn.Release()
-	fresh, err := newEvents(ctx, conn.Conn(), events, probe)
+	fresh, known, err := newEvents(ctx, conn.Conn(), events, probe)
 	if err != nil {
-		return 0, nil, err
+		return out, err
 	}
-	if len(fresh) == 0 && len(rejected) == 0 {
-		return 0, nil, nil
+	out.duplicates, out.conflicts = resolve(events, known)
+	if len(fresh) == 0 && len(rejected) == 0 && len(out.conflicts) == 0 {
+		return out, nil
 	}
-	deltas, err := aggregate(events, fresh)
+	if len(out.conflicts) > 0 {
+		rejected = append(slices.Clip(rejected), out.conflicts...)
+	}
+	out.deltas, err = aggregate(events, fresh)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: sum the counters of %d events: %w", len(fresh), err)
+		return txOutcome{}, fmt.Errorf("store: sum the counters of %d events: %w", len(fresh), err)
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: begin: %w", err)
+		return txOutcome{}, fmt.Errorf("store: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
 	if len(fresh) > 0 {
 		pc := conn.Conn().PgConn()
 		if _, err := pc.CopyFrom(ctx, bytes.NewReader(ledgerCopy(events, fresh)), copyLedgerSQL); err != nil {
-			return 0, nil, copyError("copy %d ids into the ledger", events, fresh, err)
+			return txOutcome{}, copyError("copy %d ids into the ledger", events, fresh, err)
 		}
 		if _, err := pc.CopyFrom(ctx, newEventsReader(events, fresh), copyEventsSQL); err != nil {
-			return 0, nil, copyError("copy %d events", events, fresh, err)
+			return txOutcome{}, copyError("copy %d events", events, fresh, err)
 		}
 	}
-	args, err := finishArgs(batchID, deltas, rejected)
+	args, err := finishArgs(batchID, out.deltas, rejected)
 	if err != nil {
-		return 0, nil, err
+		return txOutcome{}, err
 	}
 	if _, err := tx.Exec(ctx, finishSQL, args...); err != nil {
-		return 0, nil, fmt.Errorf("store: write rollups, rejected records and outbox: %w", err)
+		return txOutcome{}, fmt.Errorf("store: write rollups, rejected records and outbox: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, nil, fmt.Errorf("store: commit: %w", err)
+		return txOutcome{}, fmt.Errorf("store: commit: %w", err)
 	}
-	return len(fresh), deltas, nil
+	out.inserted = len(fresh)
+	return out, nil
 }
 
-// newEvents returns the indexes of the events whose id the ledger does not
-// hold yet, sorted by id.
-func newEvents(ctx context.Context, conn *pgx.Conn, events []eventRow, probe bool) ([]int32, error) {
+// storedID is what the ledger holds for a (product, id): the business day it
+// was stored under and its content hash (hasHash false: unknown).
+type storedID struct {
+	day     int32
+	hash    [contentHashSize]byte
+	hasHash bool
+}
+
+// newEvents returns the indexes of the events whose (product, id) the ledger
+// does not hold yet, sorted by (product, id), and, with probe, what the
+// ledger holds for the others (by index).
+func newEvents(ctx context.Context, conn *pgx.Conn, events []eventRow, probe bool) ([]int32, map[int32]storedID, error) {
 	if len(events) == 0 {
-		return nil, nil
+		return nil, nil, nil
+	}
+	byKey := func(a, b int32) int {
+		if c := strings.Compare(events[a].product, events[b].product); c != 0 {
+			return c
+		}
+		return strings.Compare(events[a].eventID, events[b].eventID)
 	}
 	if !probe {
 		fresh := make([]int32, len(events))
 		for i := range fresh {
-			fresh[i] = int32(i)
+			fresh[i] = int32(i) //nolint:gosec // a batch holds fewer than 2^31 records
 		}
-		slices.SortFunc(fresh, func(a, b int32) int { return strings.Compare(events[a].eventID, events[b].eventID) })
-		return fresh, nil
+		slices.SortFunc(fresh, byKey)
+		return fresh, nil, nil
 	}
+	products := make([]string, len(events))
 	ids := make([]string, len(events))
 	for i := range events {
-		ids[i] = events[i].eventID
+		products[i], ids[i] = events[i].product, events[i].eventID
 	}
-	rows, err := conn.Query(ctx, probeSQL, ids)
+	known, err := probeLedger(ctx, conn, products, ids)
 	if err != nil {
-		return nil, fmt.Errorf("store: look up event ids: %w", err)
-	}
-	var known map[string]struct{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: look up event ids: %w", err)
-		}
-		if known == nil {
-			known = map[string]struct{}{}
-		}
-		known[id] = struct{}{}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: look up event ids: %w", err)
+		return nil, nil, err
 	}
 	fresh := make([]int32, 0, len(events)-len(known))
 	for i := range events {
-		if _, ok := known[events[i].eventID]; !ok {
-			fresh = append(fresh, int32(i))
+		if _, ok := known[int32(i)]; !ok { //nolint:gosec // see above
+			fresh = append(fresh, int32(i)) //nolint:gosec // see above
 		}
 	}
-	slices.SortFunc(fresh, func(a, b int32) int { return strings.Compare(events[a].eventID, events[b].eventID) })
-	return fresh, nil
+	slices.SortFunc(fresh, byKey)
+	return fresh, known, nil
+}
+
+// probeLedger runs probeSQL: what the ledger holds for each (products[i],
+// ids[i]) it knows, by i.
+func probeLedger(ctx context.Context, conn *pgx.Conn, products, ids []string) (map[int32]storedID, error) {
+	rows, err := conn.Query(ctx, probeSQL, products, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up event ids: %w", err)
+	}
+	defer rows.Close()
+	var known map[int32]storedID
+	for rows.Next() {
+		var i int64
+		var st storedID
+		var hash []byte
+		if err := rows.Scan(&i, &st.day, &hash); err != nil {
+			return nil, fmt.Errorf("store: look up event ids: %w", err)
+		}
+		if len(hash) == contentHashSize {
+			copy(st.hash[:], hash)
+			st.hasHash = true
+		}
+		if known == nil {
+			known = map[int32]storedID{}
+		}
+		known[int32(i-1)] = st //nolint:gosec // an index into the batch (WITH ORDINALITY counts from 1)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: look up event ids: %w", err)
+	}
+	return known, nil
+}
+
+// resolve sorts out the records whose (product, id) is stored already: an
+// event row the ledger holds (known, by index), and every repeat inside the
+// batch (eventRow.repeats). Each is a duplicate, or a conflict when both its
+// content hash and the stored one (the ledger's, else the event row's) are
+// known and differ; a conflict becomes a rejected row.
+func resolve(events []eventRow, known map[int32]storedID) (duplicates int, conflicts []rejectedRow) {
+	for i := range events {
+		e := &events[i]
+		st := storedID{day: e.day, hash: e.hash, hasHash: e.hasHash}
+		if k, ok := known[int32(i)]; ok { //nolint:gosec // an index into the batch
+			st = k
+			if differ(&e.hash, e.hasHash, &st.hash, st.hasHash) {
+				conflicts = append(conflicts, conflictRow(e, st.day))
+			} else {
+				duplicates++
+			}
+		}
+		for j := range e.repeats {
+			r := &e.repeats[j]
+			if differ(&r.hash, r.hasHash, &st.hash, st.hasHash) {
+				conflicts = append(conflicts, conflictRow(r, st.day))
+			} else {
+				duplicates++
+			}
+		}
+	}
+	return duplicates, conflicts
 }
 
 // copyError wraps a COPY error; when it names a row, the row's index in
@@ -551,6 +729,10 @@ func rejectedArgs(rows []rejectedRow) []any {
 	id := make([]pgtype.Text, n)
 	at := make([]pgtype.Timestamptz, n)
 	raw := make([][]byte, n)
+	rawSize := make([]int64, n)
+	rawSHA256 := make([][]byte, n) // nil = NULL
+	truncated := make([]bool, n)
+	key := make([][]byte, n)
 	for i := range rows {
 		r := &rows[i]
 		reason[i], field[i], message[i] = r.reason, r.field, r.message
@@ -558,9 +740,10 @@ func rejectedArgs(rows []rejectedRow) []any {
 		product[i] = pgtype.Text{String: r.product, Valid: r.product != ""}
 		id[i] = pgtype.Text{String: r.eventID, Valid: r.eventID != ""}
 		at[i] = pgtype.Timestamptz{Time: r.eventTime, Valid: r.hasTime}
-		raw[i] = r.raw
+		raw[i], rawSize[i], rawSHA256[i], truncated[i] = r.raw, r.rawSize, r.rawSHA256, r.rawTruncated
+		key[i] = r.dedupKey[:]
 	}
-	return []any{reason, field, message, name, product, id, at, raw}
+	return []any{reason, field, message, name, product, id, at, raw, rawSize, rawSHA256, truncated, key}
 }
 
 // applyOutbox applies a committed batch's deltas to Redis and deletes its
@@ -706,8 +889,8 @@ func (s *Store) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]s
 }
 
 // PermanentError is an error retrying cannot fix (so far only a rejected
-// record PostgreSQL refused even after sanitising). What else the batch
-// held is stored.
+// record PostgreSQL refused even as a stand-in, see writeItems). What else
+// the batch held is stored.
 type PermanentError struct{ Err error }
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
@@ -740,8 +923,10 @@ const probeAfterConflict = 16
 // caller's retry.
 const maxRaceRetries = 3
 
-// isLedgerRace reports whether err is the ledger's primary key refusing an
-// id stored before: one the batch copied without looking it up, or one a
+// isLedgerRace reports whether err is the ledger's primary key
+// (analytics_event_ids_pkey, on (product, event_id) since migration 006,
+// which kept its name) refusing a (product, id) stored before: one the
+// batch copied without looking it up, or one a
 // concurrent transaction committed between our look-up and our COPY (a
 // COPY has no ON CONFLICT, and INSERT … ON CONFLICT would write a
 // speculative-insertion record per row). Not a data error: a re-run with

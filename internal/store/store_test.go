@@ -170,22 +170,32 @@ func TestWriteIsIdempotent(t *testing.T) {
 		assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
 	}
 
-	// The same id twice inside one batch: the first is kept.
-	twice := normalised(t,
-		rec{name: "session.start", product: "ai_chatbot", id: "x1", at: ts("2025-12-02T00:00:00Z"), attrs: map[string]any{"session_id": "first"}},
-		rec{name: "session.start", product: "ai_chatbot", id: "x1", at: ts("2025-12-02T00:00:00Z"), attrs: map[string]any{"session_id": "second"}},
-		rec{name: "session.start", product: "ai_chatbot", id: "e01", at: ts("2025-11-30T15:59:59Z"), attrs: map[string]any{"session_id": "s1"}},
-	)
-	for i, want := range []Result{{Inserted: 1, Duplicates: 2}, {Duplicates: 3}} {
+	// The same id twice inside one batch: the first is kept. An exact
+	// repeat is a duplicate; a repeat with other content, and e01 sent with
+	// other content than stored, are conflicts (rejected rows, stored once).
+	first := rec{name: "session.start", product: "ai_chatbot", id: "x1", at: ts("2025-12-02T00:00:00Z"), attrs: map[string]any{"session_id": "first"}}
+	second := first
+	second.attrs = map[string]any{"session_id": "second"}
+	e01 := boundaryBatch()[0]
+	e01Changed := e01
+	e01Changed.attrs = map[string]any{"session_id": "s1"}
+	twice := normalised(t, first, first, second, e01, e01Changed)
+	conflicts := map[string]int{"duplicate_conflict": 2}
+	for i, want := range []Result{
+		{Inserted: 1, Duplicates: 2, Conflicts: 2, Rejected: 2, RejectedByReason: conflicts},
+		{Duplicates: 3, Conflicts: 2, Rejected: 2, RejectedByReason: conflicts},
+	} {
 		res, err := s.Write(ctx, twice)
 		require.NoError(t, err)
 		assert.Equal(t, want, res, "push %d", i+1)
+		assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM analytics_rejected_events`), "push %d", i+1)
 	}
 	var session string
 	require.NoError(t, e.pool.QueryRow(ctx, `SELECT session_id FROM analytics_events WHERE event_id = 'x1'`).Scan(&session))
 	assert.Equal(t, "first", session)
 	assert.Equal(t, []counters.Row{row("2025-12-02", "", "session.start", 1, 0, 0, 0)}, e.redisDays(t, "2025-12-02"))
 	assert.Equal(t, 12, e.count(t, `SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM analytics_rejected_events WHERE reason = 'duplicate_conflict' AND event_id IN ('x1', 'e01')`))
 }
 
 func TestCrashBetweenCommitAndRedis(t *testing.T) {
@@ -480,7 +490,7 @@ func TestPartitions(t *testing.T) {
 	// Migration 005: the ledger has no business_date index any more;
 	// retention deletes ledger rows only when it drops a partition.
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'analytics_event_ids' AND indexname <> 'analytics_event_ids_pkey'`))
-	_, err = e.pool.Exec(ctx, `INSERT INTO analytics_event_ids VALUES ('orphan', '2025-11-20')`)
+	_, err = e.pool.Exec(ctx, `INSERT INTO analytics_event_ids (product, event_id, business_date) VALUES ('ai_chatbot', 'orphan', '2025-11-20')`)
 	require.NoError(t, err)
 	dropped, err = s.DropPartitionsBefore(ctx, ts("2025-12-10T00:00:00Z"))
 	require.NoError(t, err)
@@ -721,7 +731,8 @@ func TestBinaryCopyEncoding(t *testing.T) {
 	}
 }
 
-// TestMigrationDownUp reverts the whole schema (005 restores the ledger's
+// TestMigrationDownUp reverts the whole schema (006 restores ids unique
+// across products and the rejected table's event_id index, 005 the ledger's
 // business_date index and the old retention function, then 004..001 drop
 // everything) and applies it again.
 func TestMigrationDownUp(t *testing.T) {
@@ -733,5 +744,5 @@ func TestMigrationDownUp(t *testing.T) {
 	require.NoError(t, migrations.Up(dsn))
 	v, dirty, err = migrations.Version(dsn)
 	require.NoError(t, err)
-	assert.Equal(t, []any{uint(5), false}, []any{v, dirty})
+	assert.Equal(t, []any{uint(6), false}, []any{v, dirty})
 }
