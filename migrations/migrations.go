@@ -48,6 +48,25 @@ func Down(dsn string) error {
 	return nil
 }
 
+// To applies or reverts migrations until version is the applied one (0 =
+// none). Used by tests of one migration over data of the schema before it.
+func To(dsn string, version uint) error {
+	m, err := open(dsn)
+	if err != nil {
+		return err
+	}
+	defer closeMigrate(m)
+	if version == 0 {
+		err = m.Down()
+	} else {
+		err = m.Migrate(version)
+	}
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrations: to version %d: %w", version, err)
+	}
+	return nil
+}
+
 // Version reports the applied version and whether a failed migration left
 // the schema dirty.
 func Version(dsn string) (version uint, dirty bool, err error) {

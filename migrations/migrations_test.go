@@ -1,0 +1,147 @@
+package migrations_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
+	"github.com/otelcol-analytics/otelcol-analytics/migrations"
+)
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+func exec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
+	t.Helper()
+	_, err := conn.Exec(context.Background(), sql, args...)
+	require.NoError(t, err, sql)
+}
+
+func texts(t *testing.T, conn *pgx.Conn, sql string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), sql)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err, sql)
+	return out
+}
+
+// key is the store's dedup key of a rejected row (internal/store rejectKey).
+func key(reason, product, id string, raw []byte) []byte {
+	h := sha256.New()
+	for _, s := range []string{reason, product, id} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(raw)
+	return h.Sum(nil)[:16]
+}
+
+func sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+// TestIngestIntegrityMigration applies 006 over data of schema 005: ledger
+// rows take their event's product, rejected rows get their size, sha256 and
+// a dedup key (copies of one record stored twice before keep a key each);
+// then reverts it with an id stored for two products.
+func TestIngestIntegrityMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, _ := testdb.Schema(t)
+	require.NoError(t, migrations.To(dsn, 5))
+	conn := connect(t, dsn)
+
+	exec(t, conn, `SELECT analytics_ensure_partition('2025-12-01')`)
+	for _, ev := range [][2]string{{"e1", "ai_chatbot"}, {"e2", "agent_workbench"}} {
+		exec(t, conn, `INSERT INTO analytics_event_ids (event_id, business_date) VALUES ($1, '2025-12-01')`, ev[0])
+		exec(t, conn, `INSERT INTO analytics_events (event_id, event_name, product, event_time, business_date)
+			VALUES ($1, 'session.start', $2, '2025-12-01T02:00:00Z', '2025-12-01')`, ev[0], ev[1])
+	}
+	exec(t, conn, `INSERT INTO analytics_event_ids (event_id, business_date) VALUES ('gone', '2025-12-01')`)
+	raw := []byte(`{"resourceLogs":[]}`)
+	for _, r := range []struct{ reason, product, id any }{
+		{"unknown_event", "ai_chatbot", "x1"},
+		{"not_normalised", "ai_chatbot", nil}, // stored twice before: no id, no unique key
+		{"not_normalised", "ai_chatbot", nil},
+		{"missing_product", nil, nil},
+	} {
+		exec(t, conn, `INSERT INTO analytics_rejected_events (reason, product, event_id, raw) VALUES ($1, $2, $3, $4)`, r.reason, r.product, r.id, raw)
+	}
+
+	require.NoError(t, migrations.To(dsn, 6))
+	assert.Equal(t, []string{"ai_chatbot/e1", "agent_workbench/e2", "/gone"},
+		texts(t, conn, `SELECT product || '/' || event_id FROM analytics_event_ids WHERE content_hash IS NULL ORDER BY product DESC, event_id`))
+	pk := func(table string) []string {
+		return texts(t, conn, `SELECT a.attname::text FROM pg_index i
+			JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+			CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+			JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+			WHERE i.indisprimary AND c.relname = '`+table+`' AND n.nspname = current_schema() ORDER BY k.ord`)
+	}
+	assert.Equal(t, []string{"product", "event_id"}, pk("analytics_event_ids"))
+	assert.Equal(t, []string{"product", "event_id", "business_date"}, pk("analytics_events"))
+	assert.Equal(t, []string{"product", "event_id", "business_date"}, pk("analytics_events_2025_12"))
+
+	type rej struct {
+		ID        int64
+		Size      int64
+		SHA       []byte
+		Truncated bool
+		Key       []byte
+	}
+	rows, err := conn.Query(ctx, `SELECT id, raw_size, raw_sha256, raw_truncated, dedup_key FROM analytics_rejected_events ORDER BY id`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[rej])
+	require.NoError(t, err)
+	require.Len(t, got, 4)
+	copyKey := sha256.Sum256(binary.BigEndian.AppendUint64(key("not_normalised", "ai_chatbot", "", raw), uint64(got[2].ID))) //nolint:gosec // a bigserial
+	size := int64(len(raw))
+	assert.Equal(t, []rej{
+		{got[0].ID, size, sum(raw), false, key("unknown_event", "ai_chatbot", "x1", raw)},
+		{got[1].ID, size, sum(raw), false, key("not_normalised", "ai_chatbot", "", raw)},
+		{got[2].ID, size, sum(raw), false, copyKey[:16]},
+		{got[3].ID, size, sum(raw), false, key("missing_product", "", "", raw)},
+	}, got)
+	var fn []byte
+	require.NoError(t, conn.QueryRow(ctx, `SELECT analytics_rejected_key('unknown_event', 'ai_chatbot', 'x1', $1)`, raw).Scan(&fn))
+	assert.Equal(t, key("unknown_event", "ai_chatbot", "x1", raw), fn)
+
+	// A row inserted by hand, as before 006: the trigger fills size and
+	// sha256, the key is random (never taken for a resend).
+	for range 2 {
+		exec(t, conn, `INSERT INTO analytics_rejected_events (reason, raw) VALUES ('unknown_event', '\x7b7d')`)
+	}
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(DISTINCT dedup_key) FROM analytics_rejected_events
+		WHERE raw = '\x7b7d' AND raw_size = 2 AND raw_sha256 = sha256('\x7b7d') AND octet_length(dedup_key) = 16`).Scan(&n))
+	assert.Equal(t, 2, n)
+
+	// The same id for two products, then back to 005: the later product's
+	// event is renamed, nothing is lost.
+	exec(t, conn, `INSERT INTO analytics_event_ids (product, event_id, business_date) VALUES ('agent_workbench', 'e1', '2025-12-01')`)
+	exec(t, conn, `INSERT INTO analytics_events (event_id, event_name, product, event_time, business_date, received_at)
+		VALUES ('e1', 'agent.session_takeover', 'agent_workbench', '2025-12-01T03:00:00Z', '2025-12-01', $1)`, time.Now().Add(time.Hour))
+	exec(t, conn, `INSERT INTO analytics_rejected_events (reason, event_id, raw, raw_size, dedup_key) VALUES ('duplicate_conflict', 'x1', '', 0, '\x00')`)
+	require.NoError(t, migrations.To(dsn, 5))
+	assert.Equal(t, []string{"e1", "e1@agent_workbench", "e2", "gone"}, texts(t, conn, `SELECT event_id FROM analytics_event_ids ORDER BY 1`))
+	assert.Equal(t, []string{"agent_workbench/e1@agent_workbench", "agent_workbench/e2", "ai_chatbot/e1"},
+		texts(t, conn, `SELECT product || '/' || event_id FROM analytics_events ORDER BY 1`))
+	assert.Equal(t, []string{"x1"}, texts(t, conn, `SELECT event_id FROM analytics_rejected_events WHERE event_id IS NOT NULL`))
+	assert.Equal(t, []string{"event_id"}, pk("analytics_event_ids"))
+	assert.Equal(t, []string{"event_id", "business_date"}, pk("analytics_events"))
+	require.NoError(t, migrations.Up(dsn))
+	v, dirty, err := migrations.Version(dsn)
+	require.NoError(t, err)
+	assert.Equal(t, []any{uint(6), false}, []any{v, dirty})
+}
