@@ -2,6 +2,8 @@ package ctl
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,4 +290,52 @@ func TestVerifyRebuildThroughStore(t *testing.T) {
 	assert.Equal(t, "verify: 61 days, 2 months, 0 differences\n", out)
 	assert.Equal(t, ExitOK, code)
 	assert.Equal(t, written, dumpRedis(t, rdb, "analytics:"))
+}
+
+// TestReplayConflictAndTruncated: a replayed record whose product and id
+// were stored meanwhile with other content stays rejected
+// (duplicate_conflict) without a second row, and a row whose raw form was cut
+// cannot be replayed (raw_truncated).
+func TestReplayConflictAndTruncated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, _ := testdb.Migrated(t)
+	rdb, prefix := testdb.RedisPrefix(t)
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	st := store.New(pool, rdb, store.Config{Layout: counters.Layout{Prefix: prefix}})
+
+	huge := map[string]any{"session_id": "s9", "rating": 1.0}
+	for i := range 20 {
+		huge[fmt.Sprintf("note%02d", i)] = strings.Repeat("n", 4000)
+	}
+	res := ingest(t, st,
+		wireRecord{"chat.rating", "ai_chatbot", "same-id", "2025-12-01T02:00:00Z", map[string]any{"session_id": "s1", "rating": 4.0}},
+		wireRecord{"chat.rating", "ai_chatbot", "big-id", "2025-12-01T02:00:00Z", huge},
+		// Meanwhile the product reused the id for another event.
+		wireRecord{"session.start", "ai_chatbot", "same-id", "2025-12-01T03:00:00Z", map[string]any{"session_id": "s1"}},
+	)
+	require.Equal(t, 1, res.Inserted)
+	require.Equal(t, map[string]int{"unknown_event": 1, "too_large": 1}, res.RejectedByReason)
+	count := func(sql string) int {
+		t.Helper()
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, sql).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, count(`SELECT count(*) FROM analytics_rejected_events WHERE raw_truncated`))
+
+	for range 2 {
+		code, stdout, stderr := ctlRun(t, append([]string{"replay-rejected", "--catalog", "testdata/catalog-chat-rating.yaml"},
+			common(dsn, testdb.RedisAddr(), prefix)...)...)
+		require.Equal(t, ExitOK, code, stderr)
+		assert.Equal(t, "too_large: 0 replayed, 1 still rejected (raw_truncated: 1)\n"+
+			"unknown_event: 0 replayed, 1 still rejected (duplicate_conflict: 1)\n"+
+			"replay-rejected: 2 rejected events read, 0 replayed (0 stored, 0 already stored), 2 still rejected\n", stdout)
+	}
+	assert.Equal(t, 2, count(`SELECT count(*) FROM analytics_rejected_events`), "no second row for the conflict")
+	assert.Equal(t, 2, count(`SELECT count(*) FROM analytics_rejected_events WHERE replayed_at IS NULL`))
+	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_events WHERE event_name = 'session.start'`), "the stored event is kept")
 }
