@@ -27,14 +27,18 @@ const (
 	// AttrContentHash is, on an accepted record, the 16-byte (bytes value)
 	// hash of what the event says: product, name, event time and every
 	// attribute except event.id and analytics.* (the canonical encoding of
-	// normalize.DeriveEventID). Two records with one event id and different
-	// hashes are a duplicate_conflict. For a record without event.id it is
-	// the derived id's bytes.
+	// normalize.DeriveEventID). For a record without event.id it is the
+	// derived id's bytes (the event time used: Timestamp, else
+	// ObservedTimestamp, else the time received); with event.id the time is
+	// the record's Timestamp only (0 if unset), so a resend of a time-less
+	// record is an exact resend. Two records with one event id and different
+	// hashes are a duplicate_conflict.
 	AttrContentHash = "analytics.event.content_hash"
 	// AttrRejectKey is, on a rejected record, the 16-byte (bytes value) hash
 	// that identifies the refusal: the reason and the record's content
-	// (product, name, event time, body and every attribute, event.id
-	// included). A resent refused record has the same key and is stored once.
+	// (product, name, Timestamp — never ObservedTimestamp or the time
+	// received —, body and every attribute, event.id included). A resent
+	// refused record has the same key and is stored once.
 	AttrRejectKey = "analytics.reject.key"
 	// AttrRawSize, AttrRawSHA256 and AttrRawTruncated are set on a record
 	// the processor cut because it was too deep or too large to carry: its

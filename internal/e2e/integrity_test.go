@@ -214,6 +214,11 @@ func otlpRecords(tr string, mapDepth, sliceDepth int, badUTF8 bool) *otlpBuilder
 	if badUTF8 {
 		b.add(bad("utf8", "session.start", "invalid_utf8"), "session.start", map[string]any{"session_id": "s-\xff\xfe-utf8"}, nil)
 	}
+	// With an event.id but neither Timestamp nor ObservedTimestamp: a resend
+	// is an exact resend (the time of receipt is not content).
+	untimed := func(lr plog.LogRecord) { lr.SetTimestamp(0) }
+	b.add(ok("timeless", chat, "session.start"), "session.start", map[string]any{"session_id": "s-timeless"}, untimed)
+	b.add(bad("timeless-unknown", "session.restart", "unknown_event"), "session.restart", map[string]any{"session_id": "s-timeless-unknown"}, untimed)
 	return b
 }
 
@@ -374,6 +379,16 @@ func trackCalls() []trackCall {
 			record: bad("millis", "session.start", "invalid_field"), refusal: "invalid_field",
 		},
 		{text: call(18, "session.message", "1e400", `{"session_id":"s-1e400","response_time_ms":1e400}`), record: bad("1e400", "session.message", "invalid_field"), refusal: "invalid_field"},
+		// A messageId but no time field: the receiver's ObservedTimestamp
+		// (the time received) is not content, so a resend adds nothing.
+		{
+			text:   fmt.Sprintf(`{"type":"track","event":"session.start","messageId":%q,"properties":{"session_id":"s-timeless"}}`, id("timeless")),
+			record: ok("timeless", "ai_chatbot", "session.start"),
+		},
+		{
+			text:   fmt.Sprintf(`{"type":"track","event":"session.restart","messageId":%q,"properties":{"session_id":"s-timeless-unknown"}}`, id("timeless-unknown")),
+			record: bad("timeless-unknown", "session.restart", "unknown_event"),
+		},
 		{text: call(19, "session.start", "40kb", `{"session_id":"s-40kb","transcript":"`+strings.Repeat("y", 40000)+`"}`), record: bad("40kb", "session.start", "event_too_large"), refusal: "event_too_large"},
 	}
 	return calls

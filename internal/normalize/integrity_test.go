@@ -324,6 +324,16 @@ func TestContentHashAndRejectKey(t *testing.T) {
 		later.ts = ts.Add(time.Second)
 		assert.NotEqual(t, a, hash(later))
 	})
+	t.Run("content hash with event.id and no Timestamp: neither emission nor receipt time enters it", func(t *testing.T) {
+		timeless := func(observed, at time.Time) []byte {
+			res, lr := rec{eventName: "session.message", product: "ai_chatbot", attrs: with(okMsg(), "event.id", "e-9"), observed: observed}.build(t)
+			require.Equal(t, Accepted, n.Record(res, pcommon.NewInstrumentationScope(), lr, at).Outcome)
+			return bytesAttr(t, lr.Attributes(), catalog.AttrContentHash)
+		}
+		a := timeless(time.Time{}, now)
+		assert.Equal(t, a, timeless(time.Time{}, now.Add(time.Hour)), "a resend received later")
+		assert.Equal(t, a, timeless(now.Add(-time.Minute), now), "a resend through a receiver that sets ObservedTimestamp")
+	})
 	t.Run("content hash of an id-less record is its derived id", func(t *testing.T) {
 		_, _, lr := normalizeRec(t, n, msg(okMsg()))
 		assert.Equal(t, str(t, lr.Attributes(), catalog.AttrEventID), hex.EncodeToString(bytesAttr(t, lr.Attributes(), catalog.AttrContentHash)))
@@ -336,6 +346,9 @@ func TestContentHashAndRejectKey(t *testing.T) {
 		lr.Body().SetStr("")
 		n.Record(res, pcommon.NewInstrumentationScope(), lr, now.Add(24*time.Hour))
 		assert.Equal(t, k, bytesAttr(t, lr.Attributes(), catalog.AttrRejectKey))
+		observed := bad
+		observed.observed = now.Add(-time.Minute)
+		assert.Equal(t, k, key(observed, ""), "ObservedTimestamp (set by the track receiver at receipt) does not enter the key")
 		assert.NotEqual(t, k, key(bad, "a body"), "the body is content")
 		assert.NotEqual(t, k, key(rec{eventName: "session.restart", product: "ai_chatbot", attrs: with(okMsg(), "event.id", "x")}, ""), "event.id is content")
 		assert.NotEqual(t, k, key(rec{eventName: "session.restart", product: "agent_workbench", attrs: okMsg()}, ""))

@@ -286,25 +286,24 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 		content = hashContent(idDomain, product, name, eventTime, attrs, doubles, nil)
 		id, out.DerivedID = idHex(&content), true
 	case idVal.Type() == pcommon.ValueTypeStr && validEventID(idVal.Str()):
+		// With the sender's own id, the content is what the sender said:
+		// its Timestamp (0 if none), never a time of emission or receipt,
+		// so a resend of a time-less record is an exact resend.
 		id = idVal.Str()
 		if rej == nil {
-			content = hashContent(idDomain, product, name, eventTime, attrs, doubles, nil)
+			content = hashContent(idDomain, product, name, lr.Timestamp(), attrs, doubles, nil)
 		}
 	default:
 		idOK = false
 	}
 
 	// The key of a refusal: its reason and the whole content, event.id and
-	// body included, with the sender's time only (never the time of
-	// receipt: a resent time-less refusal is the same refusal).
+	// body included, with the sender's Timestamp only (never a time of
+	// emission or receipt: a resent time-less refusal is the same refusal).
 	var rejectKey [32]byte
 	if rej != nil {
-		keyTime := lr.Timestamp()
-		if keyTime == 0 {
-			keyTime = lr.ObservedTimestamp()
-		}
 		body := lr.Body()
-		rejectKey = hashContent(rejectDomain+string(rej.reason)+"\x00", product, name, keyTime, attrs, nil, &body)
+		rejectKey = hashContent(rejectDomain+string(rej.reason)+"\x00", product, name, lr.Timestamp(), attrs, nil, &body)
 		if rej.reason == catalog.ReasonTooDeep || rej.reason == catalog.ReasonTooLarge {
 			Cut(res, scope, lr)
 			attrs = lr.Attributes()
