@@ -88,3 +88,26 @@ func TestPersistentQueueNeverDropsAnItem(t *testing.T) {
 	assert.Equal(t, 1, h.count(t, `SELECT count(*) FROM analytics_rejected_events WHERE reason = 'too_deep' AND field = 'body'`))
 	assert.Equal(t, map[string]int64{"": 3}, h.sumMetric(t, metricRecordsGuarded))
 }
+
+// TestExporterCountsDuplicatesAndConflicts: an exact resend is a duplicate,
+// the same id with other content a conflict, each in its own metric.
+func TestExporterCountsDuplicatesAndConflicts(t *testing.T) {
+	h := newHarness(t, true)
+	exp := h.start(t, nil)
+	ctx := context.Background()
+	first := messages("c", 3, "2025-12-13")
+	require.NoError(t, exp.ConsumeLogs(ctx, normalisedLogs(t, first...)))
+	h.waitCount(t, `SELECT count(*) FROM analytics_events`, 3)
+
+	again := messages("c", 3, "2025-12-13")
+	again[2].attrs = map[string]any{"session_id": "other", "response_time_ms": 9.0} // c00002, other content
+	require.NoError(t, exp.ConsumeLogs(ctx, normalisedLogs(t, again...)))
+	h.waitCount(t, `SELECT count(*) FROM analytics_rejected_events WHERE reason = 'duplicate_conflict' AND event_id = 'c00002'`, 1)
+	require.NoError(t, exp.Shutdown(ctx))
+
+	assert.Equal(t, 3, h.count(t, `SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, map[string]int64{"": 3}, h.sumMetric(t, metricEventsWritten))
+	assert.Equal(t, map[string]int64{"": 2}, h.sumMetric(t, metricEventsDuplicate))
+	assert.Equal(t, map[string]int64{"": 1}, h.sumMetric(t, metricEventsConflict))
+	assert.Equal(t, map[string]int64{"duplicate_conflict": 1}, h.sumMetric(t, metricRecordsRejected))
+}

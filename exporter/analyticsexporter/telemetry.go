@@ -21,6 +21,7 @@ const scopeName = "github.com/otelcol-analytics/otelcol-analytics/exporter/analy
 const (
 	metricEventsWritten    = "otelcol_exporter_analytics_events_written"
 	metricEventsDuplicate  = "otelcol_exporter_analytics_events_duplicate"
+	metricEventsConflict   = "otelcol_exporter_analytics_events_conflict"
 	metricRecordsRejected  = "otelcol_exporter_analytics_records_rejected"
 	metricRecordsRefused   = "otelcol_exporter_analytics_records_refused"
 	metricBatchDuration    = "otelcol_exporter_analytics_batch_duration"
@@ -36,6 +37,7 @@ const (
 type telemetry struct {
 	written    metric.Int64Counter
 	duplicates metric.Int64Counter
+	conflicts  metric.Int64Counter
 	rejected   metric.Int64Counter
 	refused    metric.Int64Counter
 	deferred   metric.Int64Counter
@@ -56,6 +58,10 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	}
 	if t.duplicates, err = m.Int64Counter(metricEventsDuplicate, metric.WithUnit("{events}"),
 		metric.WithDescription("Accepted records skipped because their event id was already stored or repeated in the batch.")); err != nil {
+		return nil, err
+	}
+	if t.conflicts, err = m.Int64Counter(metricEventsConflict, metric.WithUnit("{events}"),
+		metric.WithDescription("Accepted records whose event id was already stored for the product with different content: kept in the rejected table as duplicate_conflict, the stored event counted once.")); err != nil {
 		return nil, err
 	}
 	if t.rejected, err = m.Int64Counter(metricRecordsRejected, metric.WithUnit("{records}"),
@@ -103,6 +109,9 @@ func (t *telemetry) record(ctx context.Context, res store.Result, seconds float6
 	}
 	if res.Duplicates > 0 {
 		t.duplicates.Add(ctx, int64(res.Duplicates))
+	}
+	if res.Conflicts > 0 {
+		t.conflicts.Add(ctx, int64(res.Conflicts))
 	}
 	for reason, n := range res.RejectedByReason {
 		t.rejected.Add(ctx, int64(n), metric.WithAttributes(attribute.String(attrReason, reason)))
