@@ -55,6 +55,12 @@ type Attribute struct {
 	Max *float64 `yaml:"max"`
 }
 
+// MaxMeasure is the largest absolute value a measure may have, whatever
+// the catalog's bounds: 10^12 units, 10^18 millionths, so that one event's
+// measure fits the counters' 64-bit per-batch deltas and no sum of them can
+// leave the 128-bit range the rollups keep (counters.Sum).
+const MaxMeasure = 1e12
+
 // InRange reports whether f is within the attribute's bounds (and, for any
 // numeric attribute, finite).
 func (a *Attribute) InRange(f float64) bool {

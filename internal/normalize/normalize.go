@@ -725,7 +725,8 @@ func checkAttributes(ev *catalog.Event, attrs pcommon.Map) *rejection {
 		if badValue == nil && len(a.Values) > 0 && !contains(a.Values, v.Str()) {
 			badValue, badVal = a, v
 		}
-		if badNumber == nil && (a.Type == catalog.TypeDouble || a.Type == catalog.TypeInt) && !a.InRange(number(v)) {
+		if badNumber == nil && (a.Type == catalog.TypeDouble || a.Type == catalog.TypeInt) &&
+			(!a.InRange(number(v)) || (a.Name == ev.Measure && math.Abs(number(v)) > catalog.MaxMeasure)) {
 			badNumber, badNum = a, v
 		}
 	}
@@ -763,6 +764,8 @@ func rangeMessage(ev *catalog.Event, a *catalog.Attribute, v pcommon.Value) stri
 	switch {
 	case math.IsNaN(f) || math.IsInf(f, 0):
 		msg += "a finite number"
+	case a.InRange(f): // a measure over catalog.MaxMeasure
+		msg += "at most " + fmtNum(catalog.MaxMeasure) + " in absolute value, the largest measure the counters sum exactly"
 	case a.Min != nil && a.Max != nil:
 		msg += "between " + fmtNum(*a.Min) + " and " + fmtNum(*a.Max)
 	case a.Min != nil:

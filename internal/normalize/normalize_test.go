@@ -615,6 +615,7 @@ events:
       - {name: order_id, type: string, required: true}
       - {name: items, type: int, required: true}
       - {name: amount, type: double}
+    measure: amount
 `
 
 func TestRecordCustomCatalogTypes(t *testing.T) {
@@ -630,6 +631,13 @@ func TestRecordCustomCatalogTypes(t *testing.T) {
 	}{
 		{name: "int for int", attrs: map[string]any{"order_id": "o", "items": int64(3)}, out: Accepted},
 		{name: "int for double", attrs: map[string]any{"order_id": "o", "items": int64(3), "amount": int64(10)}, out: Accepted},
+		{
+			name: "an unbounded measure over MaxMeasure", attrs: map[string]any{"order_id": "o", "items": int64(1), "amount": 2e12},
+			out: Rejected, reason: catalog.ReasonInvalidValue,
+			message: `attribute "amount" of order.paid must be at most 1e+12 in absolute value, the largest measure the counters sum exactly, got double 2000000000000; check the unit and the sender's arithmetic`,
+		},
+		{name: "an unbounded measure at MaxMeasure", attrs: map[string]any{"order_id": "o", "items": int64(1), "amount": -1e12}, out: Accepted},
+		{name: "an unbounded non-measure over MaxMeasure", attrs: map[string]any{"order_id": "o", "items": int64(1e15)}, out: Accepted},
 		{
 			name: "double for int", attrs: map[string]any{"order_id": "o", "items": 3.0}, out: Rejected, reason: catalog.ReasonWrongType,
 			message: `attribute "items" of order.paid must be an int, got double 3`,
