@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
 	"testing"
@@ -328,35 +327,58 @@ func TestExporterIsolatesBadRecords(t *testing.T) {
 	assert.Empty(t, h.sumMetric(t, metricBatchesFailed), "no retry")
 }
 
+// TestStartFailsFast: what an operator must fix fails Start, with a message
+// naming the key. A store that does not answer is not among them (see
+// TestStartWithRedisDown and TestStartWithPostgresDown): that is an outage,
+// and the exporter starts and catches up.
 func TestStartFailsFast(t *testing.T) {
-	closed := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
-		return addr
+	base, err := url.Parse(testdb.BaseDSN())
+	require.NoError(t, err)
+	dsn := func(user, db string) configopaque.String {
+		u := *base
+		u.User = url.User(user)
+		u.Path = "/" + db
+		return configopaque.String(u.String())
 	}
 	for _, tc := range []struct {
 		name   string
 		adjust func(h *harness)
-		want   string
+		hook   func(*analyticsExporter)
+		want   []string
 	}{
-		{"redis down", func(h *harness) { h.cfg.Redis.Addr = closed() }, "Redis at 127.0.0.1:"},
-		{"postgres down", func(h *harness) {
-			_, port, _ := net.SplitHostPort(closed())
-			h.cfg.Postgres.DSN = configopaque.String("postgres://postgres@127.0.0.1:" + port + "/test?connect_timeout=2")
-		}, "PostgreSQL at 127.0.0.1:"},
-		{"bad catalog", func(h *harness) { h.cfg.Catalog.File = "testdata/missing-catalog.yaml" }, "catalog"},
-		{"schema missing", func(h *harness) { h.cfg.Migrate = false }, "analytics_ensure_partition"},
+		{"bad time zone", func(h *harness) { h.cfg.Timezone = "Mars/Olympus_Mons" }, nil, []string{"timezone", "Mars/Olympus_Mons"}},
+		{"bad catalog", func(h *harness) { h.cfg.Catalog.File = "testdata/missing-catalog.yaml" }, nil, []string{"catalog"}},
+		{"bad dsn syntax", func(h *harness) { h.cfg.Postgres.DSN = "postgres://postgres@127.0.0.1:notaport/test" }, nil, []string{"postgres.dsn"}},
+		{
+			"unknown database", func(h *harness) { h.cfg.Postgres.DSN = dsn(base.User.Username(), "no_such_database") }, nil,
+			[]string{"postgres.dsn", "/no_such_database", "3D000"},
+		},
+		{
+			"unknown role", func(h *harness) { h.cfg.Postgres.DSN = dsn("no_such_role", base.Path[1:]) }, nil,
+			[]string{"postgres.dsn", "no_such_role", "28000"},
+		},
+		{"schema missing", func(h *harness) { h.cfg.Migrate = false }, nil, []string{"analytics_ensure_partition", "migrate: true"}},
+		{
+			"redis credentials", func(h *harness) { h.cfg.Redis.Username, h.cfg.Redis.Password = "no_such_user", "x" }, nil,
+			[]string{"redis.username", "Redis at " + testdb.RedisAddr(), "WRONGPASS"},
+		},
+		{"redis db", func(h *harness) { h.cfg.Redis.DB = 99 }, nil, []string{"redis.db", "DB index is out of range"}},
+		{"eviction policy", func(*harness) {}, func(e *analyticsExporter) {
+			e.checkEviction = func(context.Context, redis.UniversalClient) (string, error) {
+				return "", errors.New("maxmemory-policy allkeys-lru evicts counters")
+			}
+		}, []string{"Redis at " + testdb.RedisAddr(), "maxmemory-policy allkeys-lru evicts counters"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, false)
 			tc.adjust(h)
-			exp, err := createLogs(context.Background(), exportertest.NewNopSettings(Type), h.cfg)
+			exp, err := createLogsWith(context.Background(), exportertest.NewNopSettings(Type), h.cfg, tc.hook)
 			require.NoError(t, err)
 			err = exp.Start(context.Background(), componenttest.NewNopHost())
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
 			require.NoError(t, exp.Shutdown(context.Background()))
 		})
 	}
