@@ -292,18 +292,27 @@ func (e *analyticsExporter) contactRedis(ctx context.Context, rdb redis.Universa
 	if e.redisSeen.Load() {
 		return nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	err := rdb.Ping(pctx).Err()
-	cancel()
-	if err != nil {
+	ping := func() error {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		return rdb.Ping(pctx).Err()
+	}
+	if err := ping(); err != nil {
 		if redisUnreachable(err) {
 			return &outageError{fmt.Errorf("no answer from Redis at %s: %w", e.redisAddr, err)}
 		}
 		return fmt.Errorf("redis.username, redis.password, redis.db: Redis at %s refuses the connection: %w", e.redisAddr, err)
 	}
 	if e.checkEviction != nil {
-		warning, err := e.checkEviction(ctx, rdb)
+		cctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		warning, err := e.checkEviction(cctx, rdb)
+		cancel()
 		if err != nil {
+			// The check returns an error reaching Redis as it is: ask
+			// Redis whether it went away meanwhile.
+			if perr := ping(); perr != nil && redisUnreachable(perr) {
+				return &outageError{fmt.Errorf("no answer from Redis at %s: %w", e.redisAddr, perr)}
+			}
 			return fmt.Errorf("eviction policy of Redis at %s: %w", e.redisAddr, err)
 		}
 		if warning != "" {

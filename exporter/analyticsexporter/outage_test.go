@@ -234,3 +234,28 @@ func TestPostgresBackWithoutSchema(t *testing.T) {
 	require.NoError(t, exp.Shutdown(ctx))
 	assert.Len(t, logs.FilterMessageSnippet("PostgreSQL answers but is not ready").All(), 1)
 }
+
+// TestEvictionCheckLosesRedis: Redis goes away between the ping and the
+// eviction-policy check at start. That is an outage, not a refused policy:
+// Start succeeds, and the policy is checked again when Redis answers.
+func TestEvictionCheckLosesRedis(t *testing.T) {
+	h := newHarness(t, true)
+	proxy := testdb.StartProxy(t, testdb.RedisAddr())
+	h.cfg.Redis.Addr = proxy.Addr
+	var checks atomic.Int32
+	exp, logs := h.startObserved(t, nil, func(e *analyticsExporter) {
+		e.checkEviction = func(context.Context, redis.UniversalClient) (string, error) {
+			if checks.Add(1) == 1 {
+				proxy.Close()
+				return "", errors.New("counters: read Redis maxmemory-policy: connection reset")
+			}
+			return "", nil
+		}
+	})
+	require.Len(t, logs.FilterMessageSnippet("Redis does not answer").All(), 1)
+	proxy.Open()
+	require.Eventually(t, func() bool { return checks.Load() == 2 }, 30*time.Second, 10*time.Millisecond)
+	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.Equal(t, int32(2), checks.Load())
+	assert.Empty(t, logs.FilterLevelExact(zapcore.ErrorLevel).All())
+}
