@@ -104,6 +104,11 @@ const (
 	// ReasonStorageRefused is set by the exporter on a record PostgreSQL
 	// refused (the database's message is kept).
 	ReasonStorageRefused Reason = "storage_refused"
+	// ReasonBeyondRetention is set by the exporter on an accepted record of
+	// a business month whose raw events retention dropped
+	// (analytics_retired_months): that month's rollups are final, so the
+	// record is neither stored nor counted.
+	ReasonBeyondRetention Reason = "beyond_retention"
 )
 
 // Common ids the exporter stores as their own columns.
