@@ -1,0 +1,382 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
+)
+
+// BenchOptions configures Bench: the built collector with the default
+// configuration in places of its own, then the phases.
+type BenchOptions struct {
+	// Binary and Config: bin/otelcol-analytics and otelcol-config.yaml.
+	Binary, Config string
+	// PostgresDSN is the database the run's schemas are made in (default
+	// internal/testdb's: database test); RedisAddr, RedisDB the Redis.
+	PostgresDSN string
+	RedisAddr   string
+	RedisDB     int
+	// Transport (http or grpc), Senders and PerRequest (events per
+	// request) of every phase.
+	Transport  string
+	Senders    int
+	PerRequest int
+	// Events is the size of the sustained phase (default 1,000,000).
+	Events int
+	// RawEvents is the number of rows of the raw COPY baseline (default
+	// Events; negative: no baseline). RawBatch also times one COPY per
+	// RawBatch rows (0: not).
+	RawEvents int
+	RawBatch  int
+	// Rates are the fixed rates of the latency phases, in events/s, each
+	// run for RateDuration (default 10s).
+	Rates        []float64
+	RateDuration time.Duration
+	// PollInterval is how often the visibility of the samples is polled
+	// (default 20 ms); DrainInterval how often the sustained phase checks
+	// that everything is stored (default 50 ms); DrainTimeout bounds each
+	// wait for the collector to store everything (default 10 min).
+	PollInterval, DrainInterval, DrainTimeout time.Duration
+	// CPUProfile, if set, is where a CPU profile of ProfileSeconds (default
+	// 30) taken from the collector's pprof extension at the start of the
+	// sustained phase is written. The latency phases wait for it to end.
+	CPUProfile     string
+	ProfileSeconds int
+	// Month is a time in the business month of the events (default: the
+	// previous month).
+	Month time.Time
+	// Out gets progress lines (default io.Discard).
+	Out io.Writer
+}
+
+func (o *BenchOptions) defaults() {
+	if o.PostgresDSN == "" {
+		o.PostgresDSN = testdb.BaseDSN()
+	}
+	if o.RedisAddr == "" {
+		o.RedisAddr = testdb.RedisAddr()
+	}
+	if o.Transport == "" {
+		o.Transport = TransportHTTP
+	}
+	if o.Senders <= 0 {
+		o.Senders = 4
+	}
+	if o.PerRequest <= 0 {
+		o.PerRequest = 1000
+	}
+	if o.Events <= 0 {
+		o.Events = 1_000_000
+	}
+	if o.RawEvents == 0 {
+		o.RawEvents = o.Events
+	}
+	if o.RateDuration <= 0 {
+		o.RateDuration = 10 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 20 * time.Millisecond
+	}
+	if o.DrainInterval <= 0 {
+		o.DrainInterval = 50 * time.Millisecond
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 10 * time.Minute
+	}
+	if o.ProfileSeconds <= 0 {
+		o.ProfileSeconds = 30
+	}
+	if o.Month.IsZero() {
+		o.Month = time.Now().AddDate(0, -1, 0)
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+}
+
+// Phase numbers of a run's ids (IDSpace.Phase).
+const (
+	phaseSustained = 1
+	phaseRaw       = 0x0ff
+	phaseRateFirst = 0x010
+)
+
+// Bench runs the end-to-end benchmark and cleans up after itself (schemas
+// dropped, Redis keys deleted, collector stopped, temp dir removed). The
+// report is returned even when a check failed (see Report.OK); the error
+// says what stopped the run.
+func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
+	o.defaults()
+	rep = &Report{
+		Transport: o.Transport, Senders: o.Senders, PerRequest: o.PerRequest,
+		Binary: o.Binary, Config: o.Config, LoadStart: LoadAvg(), Started: time.Now().UTC(),
+	}
+	logf := func(format string, a ...any) {
+		_, _ = fmt.Fprintf(o.Out, "bench-e2e [%6.1fs] "+format+"\n", append([]any{time.Since(rep.Started).Seconds()}, a...)...)
+	}
+	logf("load average at start: %s", rep.LoadStart)
+	defer func() {
+		rep.LoadEnd = LoadAvg()
+		logf("load average at end: %s", rep.LoadEnd)
+		rep.finish()
+	}()
+
+	run := randomHex(4)
+	work, err := os.MkdirTemp("", "bench-e2e-")
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		if e := os.RemoveAll(work); e != nil {
+			err = errors.Join(err, e)
+		}
+	}()
+
+	// Places of the run's own.
+	schema := "bench_" + run
+	dsn, err := createSchema(ctx, o.PostgresDSN, schema)
+	if err != nil {
+		return rep, err
+	}
+	rep.Schema = schema
+	defer func() {
+		if e := dropSchema(o.PostgresDSN, schema); e != nil {
+			err = errors.Join(err, fmt.Errorf("drop schema %s: %w", schema, e))
+		}
+	}()
+	prefix := "bench:" + run + ":"
+	rep.RedisPrefix = prefix
+	rdb := redis.NewClient(&redis.Options{Addr: o.RedisAddr, DB: o.RedisDB})
+	defer func() { _ = rdb.Close() }()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return rep, fmt.Errorf("redis at %s does not answer: %w", o.RedisAddr, err)
+	}
+	defer func() {
+		if _, e := deletePrefix(rdb, prefix); e != nil {
+			err = errors.Join(err, fmt.Errorf("delete Redis keys %s*: %w", prefix, e))
+		}
+	}()
+	logf("schema %s, Redis db %d prefix %s, work dir %s", schema, o.RedisDB, prefix, work)
+
+	ids := IDSpace{UnixMilli: time.Now().UnixMilli(), Salt: uint16(time.Now().UnixNano())} //nolint:gosec // any 14 bits
+	gen := func(phase uint16, probes bool) *Generator {
+		sp := ids
+		sp.Phase = phase
+		return &Generator{IDs: sp, PerRequest: o.PerRequest, Month: o.Month, Probes: probes}
+	}
+
+	// The sustained phase's requests, encoded before anything is timed.
+	sustained := gen(phaseSustained, false)
+	nReq := max(o.Events/o.PerRequest, 1)
+	logf("encoding %d requests of %d events (%s, month %s)", nReq, o.PerRequest, o.Transport, o.Month.Format("2006-01"))
+	reqs, err := sustained.EncodeAll(nReq)
+	if err != nil {
+		return rep, err
+	}
+
+	col, err := StartCollector(ctx, CollectorSetup{
+		Binary: o.Binary, Config: o.Config, DSN: dsn,
+		RedisAddr: o.RedisAddr, RedisDB: o.RedisDB, RedisPrefix: prefix, WorkDir: work,
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.PID = col.PID()
+	defer func() {
+		if e := col.Stop(time.Minute); e != nil {
+			err = errors.Join(err, e)
+		}
+		if err != nil {
+			logf("collector log (last lines):\n%s", col.LogTail(30))
+		}
+	}()
+	endpoint := col.OTLPHTTP
+	if o.Transport == TransportGRPC {
+		endpoint = col.OTLPGRPC
+	}
+	logf("collector pid %d: OTLP/HTTP %s, gRPC %s, pprof %s", col.PID(), col.OTLPHTTP, col.OTLPGRPC, col.Pprof)
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return rep, err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	layout := counters.Layout{Prefix: prefix}
+	check := &Checker{Conn: conn, Redis: rdb, Layout: layout, Days: sustained.Days()}
+	var phases []Phase
+	var acked int64
+
+	// (a) Sustained: as fast as the senders go, until every event is
+	// committed in PostgreSQL and applied in Redis.
+	var profDone chan error
+	if o.CPUProfile != "" {
+		profDone = make(chan error, 1)
+		go func() { profDone <- col.CPUProfile(ctx, o.ProfileSeconds, o.CPUProfile) }()
+		time.Sleep(100 * time.Millisecond) // let the profile begin before the first send
+	}
+	logf("sustained: %d events, %d senders", nReq*o.PerRequest, o.Senders)
+	res, err := Run(ctx, Options{Transport: o.Transport, Endpoint: endpoint, Senders: o.Senders}, Encoded(reqs))
+	if err != nil {
+		return rep, err
+	}
+	reqs = nil //nolint:ineffassign,wastedassign // let the encoded requests go
+	phases = append(phases, Phase{Name: "sustained", Phase: phaseSustained, Result: res})
+	acked += res.AckedEvents()
+	drained, err := check.WaitDrained(ctx, acked, o.DrainInterval, o.DrainTimeout)
+	if err != nil {
+		return rep, err
+	}
+	rep.Sustained = sustainedReport(res, drained)
+	if m, e := ReadMemory(col.PID()); e == nil {
+		rep.Sustained.PeakRSS = m.PeakRSS
+	}
+	logf("sustained: %.0f events/s (%d events acknowledged, stored and counted in %.2fs)",
+		rep.Sustained.EventsPerSec, rep.Sustained.Events, rep.Sustained.ElapsedSec)
+
+	// The raw COPY baseline, while the collector idles.
+	if o.RawEvents > 0 {
+		if err := rawBaseline(ctx, &o, rep, gen(phaseRaw, false), logf); err != nil {
+			return rep, err
+		}
+	}
+	if profDone != nil {
+		logf("waiting for the %ds CPU profile to end", o.ProfileSeconds)
+		if e := <-profDone; e != nil {
+			rep.Problems = append(rep.Problems, "CPU profile: "+e.Error())
+		} else {
+			rep.Profile = o.CPUProfile
+			rep.ProfileTop = ProfileTop(o.Binary, o.CPUProfile, 25)
+		}
+	}
+
+	// (b) Latency at fixed rates.
+	for i, rate := range o.Rates {
+		g := gen(phaseRateFirst+uint16(i), true) //nolint:gosec // a handful of rates
+		n := max(int(rate*o.RateDuration.Seconds())/o.PerRequest, 1)
+		reqs, err := g.EncodeAll(n)
+		if err != nil {
+			return rep, err
+		}
+		if e := ResetPeak(col.PID()); e != nil {
+			rep.Problems = append(rep.Problems, "peak RSS not reset per phase: "+e.Error())
+		}
+		vis := NewVisibility(conn, rdb, layout.AgentDailyKey(g.ProbeDay()), o.PollInterval)
+		pollCtx, stopPoll := context.WithCancel(ctx)
+		pollDone := make(chan error, 1)
+		go func() { pollDone <- vis.Run(pollCtx) }()
+		logf("rate %.0f events/s for %s: %d requests", rate, o.RateDuration, n)
+		res, err := Run(ctx, Options{
+			Transport: o.Transport, Endpoint: endpoint, Senders: o.Senders, Rate: rate,
+			Duration: o.RateDuration + time.Second, OnSend: vis.Add,
+		}, Encoded(reqs))
+		stopPoll()
+		pollErr := <-pollDone
+		if err != nil {
+			return rep, err
+		}
+		if pollErr != nil {
+			return rep, fmt.Errorf("visibility poll: %w", pollErr)
+		}
+		phases = append(phases, Phase{Name: fmt.Sprintf("rate_%.0f", rate), Phase: g.IDs.Phase, Result: res})
+		acked += res.AckedEvents()
+		if err := vis.Wait(ctx, o.DrainTimeout); err != nil {
+			return rep, fmt.Errorf("samples of rate %.0f not all visible: %w", rate, err)
+		}
+		if _, err := check.WaitDrained(ctx, acked, o.DrainInterval, o.DrainTimeout); err != nil {
+			return rep, err
+		}
+		rr := rateReport(rate, res, vis)
+		if m, e := ReadMemory(col.PID()); e == nil {
+			rr.PeakRSS = m.PeakRSS
+		}
+		rep.Rates = append(rep.Rates, rr)
+		logf("rate %.0f: achieved %.0f events/s, PostgreSQL p50 %.0f ms p99 %.0f ms, Redis p50 %.0f ms p99 %.0f ms",
+			rate, rr.Achieved, rr.PGP50, rr.PGP99, rr.RedisP50, rr.RedisP99)
+	}
+
+	// (e) Zero loss, zero duplicates.
+	logf("verifying every acknowledged event")
+	defer logf("stopping the collector, dropping the schema, deleting the Redis keys")
+	v, err := check.Verify(ctx, phases, o.PerRequest)
+	if err != nil {
+		return rep, err
+	}
+	rep.Verification = v
+	for _, ph := range phases {
+		for r, n := range ph.Result.Refused {
+			rep.addRefused(ph.Name, r, n, ph.Result.Examples[r])
+		}
+		for r, n := range ph.Result.Retries {
+			rep.addRetried(ph.Name, r, n, ph.Result.Examples[r])
+		}
+	}
+	if m, e := ReadMemory(col.PID()); e == nil {
+		rep.PeakRSS = max(m.PeakRSS, rep.Sustained.PeakRSS)
+		for _, r := range rep.Rates {
+			rep.PeakRSS = max(rep.PeakRSS, r.PeakRSS)
+		}
+	}
+	return rep, nil
+}
+
+// rawBaseline times the raw COPY of RawEvents rows (and per RawBatch rows)
+// into fresh schemas, dropped right after.
+func rawBaseline(ctx context.Context, o *BenchOptions, rep *Report, g *Generator, logf func(string, ...any)) error {
+	n := max(o.RawEvents/o.PerRequest, 1)
+	rows, err := RawRows(g, n)
+	if err != nil {
+		return err
+	}
+	months := []time.Time{g.monthStart()}
+	runs := []int{0}
+	if o.RawBatch > 0 {
+		runs = append(runs, o.RawBatch)
+	}
+	for _, batch := range runs {
+		schema := "bench_raw_" + randomHex(4)
+		dsn, err := createSchema(ctx, o.PostgresDSN, schema)
+		if err != nil {
+			return err
+		}
+		res, err := RawCopy(ctx, dsn, months, rows, batch)
+		if e := dropSchema(o.PostgresDSN, schema); e != nil {
+			err = errors.Join(err, e)
+		}
+		if err != nil {
+			return err
+		}
+		if batch == 0 {
+			rep.RawCopy = &res
+		} else {
+			rep.RawCopyBatches = &res
+		}
+		logf("raw COPY of %d rows (batch %d): %.0f events/s", res.Events, batch, res.EventsPerSec)
+	}
+	return nil
+}
+
+// ProfileTop is `go tool pprof -top` of the profile (the first nodes
+// lines), or why it could not be made.
+func ProfileTop(binary, profile string, nodes int) string {
+	goTool := "go"
+	if root := os.Getenv("GOROOT"); root != "" {
+		goTool = filepath.Join(root, "bin", "go")
+	}
+	out, err := exec.Command(goTool, "tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", nodes), binary, profile).CombinedOutput() //nolint:gosec // our own tool and files
+	if err != nil {
+		return "go tool pprof failed: " + err.Error() + "\n" + string(out)
+	}
+	return strings.TrimSpace(string(out))
+}

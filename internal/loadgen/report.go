@@ -1,0 +1,294 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what Bench measured. Times are in milliseconds, sizes in
+// bytes.
+type Report struct {
+	Started    time.Time `json:"started"`
+	LoadStart  string    `json:"loadavg_start"`
+	LoadEnd    string    `json:"loadavg_end"`
+	Binary     string    `json:"binary"`
+	Config     string    `json:"config"`
+	Transport  string    `json:"transport"`
+	Senders    int       `json:"senders"`
+	PerRequest int       `json:"events_per_request"`
+	Schema     string    `json:"schema"`
+	// RedisPrefix and PID say where the run stored and which process ran.
+	RedisPrefix string `json:"redis_prefix"`
+	PID         int    `json:"pid"`
+
+	// (a) sustained, and the raw COPY baseline.
+	Sustained      SustainedReport `json:"sustained"`
+	RawCopy        *RawCopyResult  `json:"raw_copy,omitempty"`
+	RawCopyBatches *RawCopyResult  `json:"raw_copy_batches,omitempty"`
+	// RatioRawCopy is Sustained.EventsPerSec / RawCopy.EventsPerSec (and
+	// to the batched COPY).
+	RatioRawCopy        float64 `json:"ratio_to_raw_copy,omitempty"`
+	RatioRawCopyBatches float64 `json:"ratio_to_raw_copy_batches,omitempty"`
+	// (b) latency at fixed rates.
+	Rates []RateReport `json:"rates"`
+	// (c) peak RSS of the collector over the whole run (VmHWM).
+	PeakRSS int64 `json:"peak_rss_bytes"`
+	// (d) requests retried and refused, by phase and reason.
+	Retried []ReasonCount `json:"retried"`
+	Refused []ReasonCount `json:"refused"`
+	// (e) zero loss, zero duplicates.
+	Verification *Verification `json:"verification"`
+
+	Profile    string `json:"cpu_profile,omitempty"`
+	ProfileTop string `json:"-"`
+	// OK: the run completed and every check holds; Problems says what did
+	// not.
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// SustainedReport is phase (a).
+type SustainedReport struct {
+	Events   int64 `json:"events"`
+	Requests int   `json:"requests"`
+	// ElapsedSec runs from the first send until every acknowledged event is
+	// committed in PostgreSQL and counted in Redis; EventsPerSec is Events
+	// over it.
+	ElapsedSec   float64 `json:"elapsed_s"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	// AckedPerSec is the senders' view: events acknowledged from the first
+	// send to the last answer (the persistent queue takes them before they
+	// are stored).
+	AckedPerSec float64 `json:"acked_events_per_sec"`
+	AckP50      float64 `json:"ack_p50_ms"`
+	AckP99      float64 `json:"ack_p99_ms"`
+	Attempts    int     `json:"attempts"`
+	PeakRSS     int64   `json:"peak_rss_bytes"`
+}
+
+// RateReport is one fixed rate of phase (b).
+type RateReport struct {
+	Target   float64 `json:"target_events_per_sec"`
+	Achieved float64 `json:"achieved_events_per_sec"`
+	Requests int     `json:"requests"`
+	Events   int64   `json:"events"`
+	// Send to visible in PostgreSQL (ledger) and Redis (probe counters), of
+	// each request's first event.
+	PGP50        float64 `json:"pg_p50_ms"`
+	PGP99        float64 `json:"pg_p99_ms"`
+	PGMax        float64 `json:"pg_max_ms"`
+	RedisP50     float64 `json:"redis_p50_ms"`
+	RedisP99     float64 `json:"redis_p99_ms"`
+	RedisMax     float64 `json:"redis_max_ms"`
+	Samples      int     `json:"samples"`
+	MissingPG    int     `json:"missing_pg"`
+	MissingRedis int     `json:"missing_redis"`
+	Polls        int     `json:"polls"`
+	// Send to acknowledgement; MaxLag is how late the latest request was
+	// sent against its schedule (the senders could not keep the pace).
+	AckP50  float64 `json:"ack_p50_ms"`
+	AckP99  float64 `json:"ack_p99_ms"`
+	MaxLag  float64 `json:"max_send_lag_ms"`
+	PeakRSS int64   `json:"peak_rss_bytes"`
+}
+
+// ReasonCount is how many requests of a phase got an answer for a reason.
+type ReasonCount struct {
+	Phase   string `json:"phase"`
+	Reason  string `json:"reason"`
+	Count   int    `json:"count"`
+	Example string `json:"example,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ackLatencies are the send-to-acknowledgement times, sorted.
+func ackLatencies(res *Result) []time.Duration {
+	var out []time.Duration
+	for i := range res.Records {
+		if r := &res.Records[i]; r.OK() {
+			out = append(out, r.Acked.Sub(r.Sent))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func sustainedReport(res *Result, drained time.Time) SustainedReport {
+	s := SustainedReport{Events: res.AckedEvents(), Requests: len(res.Records)}
+	for i := range res.Records {
+		s.Attempts += res.Records[i].Attempts
+	}
+	if el := drained.Sub(res.First); el > 0 {
+		s.ElapsedSec = el.Seconds()
+		s.EventsPerSec = float64(s.Events) / el.Seconds()
+	}
+	if el := res.Last.Sub(res.First); el > 0 {
+		s.AckedPerSec = float64(s.Events) / el.Seconds()
+	}
+	acks := ackLatencies(res)
+	s.AckP50, s.AckP99 = ms(Percentile(acks, 0.5)), ms(Percentile(acks, 0.99))
+	return s
+}
+
+func rateReport(rate float64, res *Result, vis *Visibility) RateReport {
+	r := RateReport{Target: rate, Requests: len(res.Records), Events: res.SentEvents()}
+	var lastSent time.Time
+	for i := range res.Records {
+		rec := &res.Records[i]
+		if rec.Sent.After(lastSent) {
+			lastSent = rec.Sent
+		}
+		if !rec.Scheduled.IsZero() {
+			r.MaxLag = max(r.MaxLag, ms(rec.Sent.Sub(rec.Scheduled)))
+		}
+	}
+	if len(res.Records) > 0 {
+		interval := time.Duration(float64(res.Records[0].Events) / rate * float64(time.Second))
+		r.Achieved = float64(r.Events) / (lastSent.Sub(res.Start) + interval).Seconds()
+	}
+	pg, rd, mpg, mrd := vis.Latencies()
+	r.Samples, r.MissingPG, r.MissingRedis, r.Polls = len(pg)+mpg, mpg, mrd, vis.Polls()
+	r.PGP50, r.PGP99 = ms(Percentile(pg, 0.5)), ms(Percentile(pg, 0.99))
+	r.RedisP50, r.RedisP99 = ms(Percentile(rd, 0.5)), ms(Percentile(rd, 0.99))
+	if len(pg) > 0 {
+		r.PGMax = ms(pg[len(pg)-1])
+	}
+	if len(rd) > 0 {
+		r.RedisMax = ms(rd[len(rd)-1])
+	}
+	acks := ackLatencies(res)
+	r.AckP50, r.AckP99 = ms(Percentile(acks, 0.5)), ms(Percentile(acks, 0.99))
+	return r
+}
+
+func (r *Report) addRefused(phase, reason string, n int, example string) {
+	r.Refused = append(r.Refused, ReasonCount{Phase: phase, Reason: reason, Count: n, Example: example})
+}
+
+func (r *Report) addRetried(phase, reason string, n int, example string) {
+	r.Retried = append(r.Retried, ReasonCount{Phase: phase, Reason: reason, Count: n, Example: example})
+}
+
+// finish computes the ratios and the verdict.
+func (r *Report) finish() {
+	if r.Retried == nil {
+		r.Retried = []ReasonCount{}
+	}
+	if r.Refused == nil {
+		r.Refused = []ReasonCount{}
+	}
+	if r.Rates == nil {
+		r.Rates = []RateReport{}
+	}
+	if r.RawCopy != nil && r.RawCopy.EventsPerSec > 0 {
+		r.RatioRawCopy = r.Sustained.EventsPerSec / r.RawCopy.EventsPerSec
+	}
+	if r.RawCopyBatches != nil && r.RawCopyBatches.EventsPerSec > 0 {
+		r.RatioRawCopyBatches = r.Sustained.EventsPerSec / r.RawCopyBatches.EventsPerSec
+	}
+	for _, l := range []*[]ReasonCount{&r.Retried, &r.Refused} {
+		sort.Slice(*l, func(i, j int) bool {
+			a, b := (*l)[i], (*l)[j]
+			if a.Phase != b.Phase {
+				return a.Phase < b.Phase
+			}
+			return a.Reason < b.Reason
+		})
+	}
+	if r.Verification == nil {
+		r.Problems = append(r.Problems, "the run did not reach the final check")
+	} else {
+		r.Problems = append(r.Problems, r.Verification.Problems()...)
+	}
+	for _, rc := range r.Refused {
+		r.Problems = append(r.Problems, fmt.Sprintf("%s: %d requests refused for good (%s)", rc.Phase, rc.Count, rc.Reason))
+	}
+	for _, rr := range r.Rates {
+		if rr.MissingPG > 0 || rr.MissingRedis > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("rate %.0f: %d samples never seen in PostgreSQL, %d in Redis", rr.Target, rr.MissingPG, rr.MissingRedis))
+		}
+	}
+	r.OK = len(r.Problems) == 0
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// WriteTable writes the report for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, a ...any) { _, _ = fmt.Fprintf(tw, format+"\n", a...) }
+	p("bench-e2e\t%s, %d senders, %d events/request, collector %s --config %s", r.Transport, r.Senders, r.PerRequest, r.Binary, r.Config)
+	p("load average\tstart %s | end %s", r.LoadStart, r.LoadEnd)
+	p("")
+	p("(a) sustained\t%d events in %d requests (%d attempts)", r.Sustained.Events, r.Sustained.Requests, r.Sustained.Attempts)
+	p("  stored and counted\t%.0f events/s (%.2f s from first send until all in PostgreSQL and Redis)", r.Sustained.EventsPerSec, r.Sustained.ElapsedSec)
+	p("  acknowledged\t%.0f events/s; ack p50 %.0f ms, p99 %.0f ms", r.Sustained.AckedPerSec, r.Sustained.AckP50, r.Sustained.AckP99)
+	if r.RawCopy != nil {
+		p("  raw COPY\t%.0f events/s (%d rows, one COPY) → ratio %.0f %%", r.RawCopy.EventsPerSec, r.RawCopy.Events, 100*r.RatioRawCopy)
+	}
+	if r.RawCopyBatches != nil {
+		p("  raw COPY batches of %d\t%.0f events/s → ratio %.0f %%", r.RawCopyBatches.Batch, r.RawCopyBatches.EventsPerSec, 100*r.RatioRawCopyBatches)
+	}
+	p("  peak RSS\t%s", mib(r.Sustained.PeakRSS))
+	p("")
+	p("(b) rate (events/s)\tachieved\tPG p50\tPG p99\tPG max\tRedis p50\tRedis p99\tRedis max\tack p50\tack p99\tsamples\tpeak RSS")
+	for _, rr := range r.Rates {
+		p("  %.0f\t%.0f\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%d\t%s",
+			rr.Target, rr.Achieved, rr.PGP50, rr.PGP99, rr.PGMax, rr.RedisP50, rr.RedisP99, rr.RedisMax, rr.AckP50, rr.AckP99, rr.Samples, mib(rr.PeakRSS))
+	}
+	p("")
+	p("(c) peak RSS\t%s (VmHWM, whole run)", mib(r.PeakRSS))
+	p("(d) retried\t%s", reasons(r.Retried))
+	p("    refused\t%s", reasons(r.Refused))
+	if v := r.Verification; v != nil {
+		p("(e) acknowledged\t%d events; stored %d, distinct %d, ledger %d, Redis %d, rejected %d, outbox %d",
+			v.Acked, v.Stored, v.Distinct, v.Ledger, v.RedisEvents, v.Rejected, v.Outbox)
+		p("    lost\t%d; duplicates %d; stored but not acknowledged %d; unexpected %d", v.Lost, v.Duplicates, v.StoredUnacked, v.Unexpected)
+	}
+	if r.Profile != "" {
+		p("cpu profile\t%s", r.Profile)
+	}
+	if r.OK {
+		p("verdict\tOK: zero loss, zero duplicates, Redis = PostgreSQL")
+	} else {
+		p("verdict\tNOT OK: %s", strings.Join(r.Problems, "; "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.ProfileTop != "" {
+		_, err := fmt.Fprintf(w, "\ngo tool pprof -top %s %s\n%s\n", r.Binary, r.Profile, r.ProfileTop)
+		return err
+	}
+	return nil
+}
+
+func reasons(l []ReasonCount) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(l))
+	for i, rc := range l {
+		parts[i] = fmt.Sprintf("%s %s ×%d", rc.Phase, rc.Reason, rc.Count)
+		if rc.Example != "" {
+			parts[i] += fmt.Sprintf(" (%q)", cut(rc.Example, 80))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// WriteJSON writes the report as one line of JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
