@@ -14,7 +14,7 @@ GO_SOURCES  := $(shell find . \( -name '*.go' -o -name '*.sql' -o -name '*.yaml'
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(OCB):
 	GOBIN=$(TOOLS_DIR) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
@@ -54,6 +54,12 @@ test: build ## Run every test (needs PostgreSQL and Redis: `make services`)
 .PHONY: bench
 bench: ## Run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+BENCH_E2E_FLAGS ?=
+
+.PHONY: bench-e2e
+bench-e2e: build ## End-to-end benchmark of the built collector, default config (BENCH_E2E_FLAGS='-events 200000 -cpuprofile cpu.pprof'; see BENCHMARKS.md)
+	bin/bench-e2e $(BENCH_E2E_FLAGS)
 
 .PHONY: generate
 generate: ## Run go generate
