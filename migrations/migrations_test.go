@@ -140,8 +140,77 @@ func TestIngestIntegrityMigration(t *testing.T) {
 	assert.Equal(t, []string{"x1"}, texts(t, conn, `SELECT event_id FROM analytics_rejected_events WHERE event_id IS NOT NULL`))
 	assert.Equal(t, []string{"event_id"}, pk("analytics_event_ids"))
 	assert.Equal(t, []string{"event_id", "business_date"}, pk("analytics_events"))
-	require.NoError(t, migrations.Up(dsn))
+	require.NoError(t, migrations.To(dsn, 6))
 	v, dirty, err := migrations.Version(dsn)
 	require.NoError(t, err)
 	assert.Equal(t, []any{uint(6), false}, []any{v, dirty})
+}
+
+// TestRetiredMonthsMigration applies 007 over data of schema 006: a month
+// retention dropped before (rollups, no partition) is marked retired with no
+// date; then retention marks the months it drops, a retired month's
+// partition is never created again, and 007 reverted brings back the old
+// functions.
+func TestRetiredMonthsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, _ := testdb.Schema(t)
+	require.NoError(t, migrations.To(dsn, 6))
+	conn := connect(t, dsn)
+	partition := func(d string) *string {
+		t.Helper()
+		var name *string
+		require.NoError(t, conn.QueryRow(ctx, `SELECT analytics_ensure_partition($1::date)`, d).Scan(&name))
+		return name
+	}
+	partitions := func() []string {
+		return texts(t, conn, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
+			WHERE p.relname = 'analytics_events' AND n.nspname = current_schema() ORDER BY 1`)
+	}
+	retired := func() []string {
+		return texts(t, conn, `SELECT month::text || ' ' || CASE WHEN retired_at IS NULL THEN 'unknown'
+			WHEN retired_at > now() - interval '1 minute' THEN 'now' ELSE 'old' END FROM analytics_retired_months ORDER BY month`)
+	}
+
+	partition("2025-11-01")
+	partition("2025-12-01")
+	for _, d := range []string{"2025-09-03", "2025-09-20", "2025-11-05", "2025-12-01"} { // September: dropped by 006's retention
+		exec(t, conn, `INSERT INTO analytics_daily_rollup (business_date, event_name, events) VALUES ($1, 'session.start', 1)`, d)
+	}
+	exec(t, conn, `INSERT INTO analytics_event_ids (product, event_id, business_date) VALUES ('ai_chatbot', 'n1', '2025-11-05'), ('ai_chatbot', 'd1', '2025-12-01')`)
+
+	require.NoError(t, migrations.To(dsn, 7))
+	assert.Equal(t, []string{"2025-09-01 unknown"}, retired())
+	assert.Nil(t, partition("2025-09-15"), "retired: no partition")
+	assert.Equal(t, "analytics_events_2026_01", *partition("2026-01-31"))
+	assert.Equal(t, []string{"analytics_events_2025_11", "analytics_events_2025_12", "analytics_events_2026_01"}, partitions())
+
+	assert.Equal(t, []string{"analytics_events_2025_11"}, texts(t, conn, `SELECT analytics_drop_partitions_before('2025-12-15')`))
+	assert.Equal(t, []string{"2025-09-01 unknown", "2025-11-01 now"}, retired())
+	assert.Equal(t, []string{"d1"}, texts(t, conn, `SELECT event_id FROM analytics_event_ids`))
+	assert.Empty(t, texts(t, conn, `SELECT analytics_drop_partitions_before('2025-12-15')`))
+	assert.Nil(t, partition("2025-11-30"))
+	assert.Equal(t, []string{"analytics_events_2025_12", "analytics_events_2026_01"}, partitions())
+	_, err := conn.Exec(ctx, `INSERT INTO analytics_retired_months (month) VALUES ('2025-10-15')`)
+	require.Error(t, err, "a month is its first day")
+
+	// A partition recreated by hand and dropped again keeps the month's
+	// first retirement.
+	exec(t, conn, `CREATE TABLE analytics_events_2025_09 PARTITION OF analytics_events FOR VALUES FROM ('2025-09-01') TO ('2025-10-01')`)
+	assert.Nil(t, partition("2025-09-15"), "retired even with a partition")
+	assert.Equal(t, []string{"analytics_events_2025_09"}, texts(t, conn, `SELECT analytics_drop_partitions_before('2025-12-15')`))
+	assert.Equal(t, []string{"2025-09-01 unknown", "2025-11-01 now"}, retired())
+
+	require.NoError(t, migrations.To(dsn, 6))
+	assert.Empty(t, texts(t, conn, `SELECT table_name::text FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name = 'analytics_retired_months'`))
+	assert.Equal(t, "analytics_events_2025_11", *partition("2025-11-30"), "006 recreates any month")
+	assert.Equal(t, []string{"analytics_events_2025_11"}, texts(t, conn, `SELECT analytics_drop_partitions_before('2025-12-15')`))
+
+	require.NoError(t, migrations.Up(dsn))
+	v, dirty, err := migrations.Version(dsn)
+	require.NoError(t, err)
+	assert.Equal(t, []any{uint(7), false}, []any{v, dirty})
+	assert.Equal(t, []string{"2025-09-01 unknown", "2025-11-01 unknown"}, retired(), "both have rollups and no partition")
 }

@@ -184,12 +184,12 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'analytics\_%' AND table_name <> 'analytics_schema_migrations'`, schema).Scan(&n))
 		return n
 	}
-	require.Equal(t, 6, tables())
+	require.Equal(t, 7, tables())
 
 	code, _, stderr = ctlRun(t, "migrate", "--down", "--postgres-dsn", dsn)
 	assert.Equal(t, ExitError, code)
 	assert.Equal(t, "analyticsctl migrate: --down drops every analytics table and all its data; add --yes to confirm\n", stderr)
-	require.Equal(t, 6, tables(), "nothing dropped without --yes")
+	require.Equal(t, 7, tables(), "nothing dropped without --yes")
 
 	code, stdout, stderr = ctlRun(t, "migrate", "--down", "--yes", "--postgres-dsn", dsn)
 	require.Equal(t, ExitOK, code, stderr)
@@ -199,7 +199,7 @@ func TestMigrate(t *testing.T) {
 	code, stdout, stderr = ctlRun(t, "migrate", "--postgres-dsn", dsn)
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Equal(t, latest, stdout)
-	require.Equal(t, 6, tables())
+	require.Equal(t, 7, tables())
 }
 
 // pendingBatch simulates what the exporter leaves behind when it has

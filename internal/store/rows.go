@@ -69,7 +69,8 @@ type batch struct {
 }
 
 // build splits ld into rows. It never fails: a record that cannot become an
-// event row becomes a rejected row.
+// event row becomes a rejected row, and so does an accepted record of a
+// business month the Store knows is retired (beyond_retention).
 func (s *Store) build(ld plog.Logs) *batch {
 	n := ld.LogRecordCount()
 	b := &batch{events: make([]eventRow, 0, n)}
@@ -78,6 +79,7 @@ func (s *Store) build(ld plog.Logs) *batch {
 	// (the buffer may move while it grows).
 	arena := make([]byte, 0, n*tupleSizeHint)
 	ends := make([]int, 0, n)
+	lastMonth, lastState, lastRetired := int32(-1), monthState{}, false
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -94,6 +96,14 @@ func (s *Store) build(ld plog.Logs) *batch {
 					row, problem := s.eventRow(src)
 					if problem != "" {
 						b.rejected = append(b.rejected, notNormalised(src, problem))
+						continue
+					}
+					if row.month != lastMonth { // one look-up per run of a month
+						lastMonth = row.month
+						lastState, lastRetired = s.retiredState(row.month)
+					}
+					if lastRetired {
+						b.rejected = append(b.rejected, s.beyondRetention(&row, lastState))
 						continue
 					}
 					k := idKey{product: row.product, id: row.eventID}

@@ -48,6 +48,18 @@
 //     of an id is the stored one, unless the ledger holds the id already:
 //     every record of the batch is then judged against the ledger's hash.
 //
+// # Retention
+//
+// analytics_events is partitioned by business month. Retention
+// (DropPartitionsBefore) drops whole months with their ledger rows and
+// keeps their rollups; each dropped month is marked retired
+// (analytics_retired_months, migration 007) in the same transaction. A
+// retired month is final: an accepted record of it is stored in the rejected
+// table with reason beyond_retention and counted nowhere, and its partition
+// is never created again, so a resend, backfill or replay after retention
+// cannot count an event twice. See retention.go for the cache and the race
+// with a retention run in progress.
+//
 // # Rejected records
 //
 // Rejected, unnormalised, refused and conflicting records go to
@@ -89,6 +101,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -189,7 +202,7 @@ type Store struct {
 	// right there, as if the process had crashed at that point (tests).
 	AfterCommitHook func(batchID string) error
 
-	months     sync.Map // business month (year*12 + month - 1) → struct{}: partition ensured
+	months     sync.Map // business month (year*12 + month - 1) → monthState: partition ensured, or month retired
 	redisDown  atomic.Bool
 	probeFirst atomic.Int32 // batches left that look their ids up before copying
 }
@@ -228,14 +241,32 @@ func (s *Store) Location() *time.Location { return s.loc }
 // and the counter deltas in the rollups and Redis. It returns what it did.
 // A non-nil error is transient (or the AfterCommitHook's): retry the same
 // batch; a retry never stores or counts anything twice.
+//
+// An accepted record of a business month retention dropped is not stored:
+// it becomes a rejected row with reason beyond_retention (see retention.go).
 func (s *Store) Write(ctx context.Context, ld plog.Logs) (Result, error) {
-	b := s.build(ld)
-	res := Result{Duplicates: b.duplicates}
-	if err := s.ensureMonths(ctx, b.events); err != nil {
+	for range maxRetiredRebuilds {
+		b := s.build(ld)
+		res := Result{Duplicates: b.duplicates}
+		retired, err := s.ensureMonths(ctx, b.events)
+		if err != nil {
+			return res, err
+		}
+		if retired {
+			// A month of the batch is retired, as build did not know yet:
+			// build again, its records become rejected rows.
+			continue
+		}
+		err = s.writeItems(ctx, b.events, b.rejected, &res, true)
+		if errors.Is(err, errMonthRetired) {
+			// Retired by another collector (or behind our cache) while we
+			// wrote: what was committed before is found again as
+			// duplicates, so the Result is of this last run.
+			continue
+		}
 		return res, err
 	}
-	err := s.writeItems(ctx, b.events, b.rejected, &res, true)
-	return res, err
+	return Result{}, fmt.Errorf("store: business months of the batch keep being retired while it is written: %w", errMonthRetired)
 }
 
 // writeItems writes events and rejected rows in one transaction; on a data
@@ -264,14 +295,21 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 	}
 	var pgErr *pgconn.PgError
 	_ = errors.As(err, &pgErr)
-	if firstTry && pgErr.Code == "23514" && strings.Contains(pgErr.Message, "no partition") {
+	if pgErr.Code == "23514" && strings.Contains(pgErr.Message, "no partition") {
 		// A partition went away behind the cache (retention run by another
-		// collector): ensure again and retry once.
+		// collector, or by this one while the batch waited for its lock):
+		// ask again. A retired month sends the batch back to Write;
+		// otherwise retry once.
 		s.months.Clear()
-		if err := s.ensureMonths(ctx, events); err != nil {
+		retired, err := s.ensureMonths(ctx, events)
+		switch {
+		case err != nil:
 			return err
+		case retired:
+			return errMonthRetired
+		case firstTry:
+			return s.writeItems(ctx, events, rejected, res, false)
 		}
-		return s.writeItems(ctx, events, rejected, res, false)
 	}
 	switch {
 	case len(events) > 1:
@@ -298,8 +336,8 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 		next := reps[0]
 		next.repeats = reps[1:]
 		next.tuple = s.appendTuple(nil, &next)
-		if err := s.ensureMonths(ctx, []eventRow{next}); err != nil {
-			return err
+		if retired, err := s.ensureMonths(ctx, []eventRow{next}); err != nil || retired {
+			return cmp.Or(err, errMonthRetired)
 		}
 		if err := s.writeItems(ctx, []eventRow{next}, nil, res, false); err != nil {
 			return err
@@ -824,68 +862,6 @@ func (s *Store) PendingOutbox(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: count outbox: %w", err)
 	}
 	return n, nil
-}
-
-// ensureMonths makes sure the partition of every business month of events
-// exists (cached: each month is asked once per Store).
-func (s *Store) ensureMonths(ctx context.Context, events []eventRow) error {
-	last := int32(-1)
-	for i := range events {
-		m := events[i].month
-		if m == last {
-			continue
-		}
-		last = m
-		if _, ok := s.months.Load(m); ok {
-			continue
-		}
-		if err := s.ensureMonth(ctx, int(m/12), time.Month(m%12+1)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Store) ensureMonth(ctx context.Context, y int, m time.Month) error {
-	first := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := s.pool.Exec(ctx, ensurePartitionSQL, first); err != nil {
-		return fmt.Errorf("store: ensure partition of %s: %w", first.Format(counters.MonthLayout), err)
-	}
-	s.months.Store(int32(y*12+int(m)-1), struct{}{}) //nolint:gosec // a business month of a year 1677..2262
-	return nil
-}
-
-// EnsurePartitions creates the partitions of analytics_events for every
-// business month from the month of from to the month of to (inclusive), in
-// the business time zone.
-func (s *Store) EnsurePartitions(ctx context.Context, from, to time.Time) error {
-	y, m, _ := from.In(s.loc).Date()
-	cur := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-	y, m, _ = to.In(s.loc).Date()
-	end := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-	for ; !cur.After(end); cur = cur.AddDate(0, 1, 0) {
-		if err := s.ensureMonth(ctx, cur.Year(), cur.Month()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// DropPartitionsBefore drops the partitions of analytics_events (and the
-// ledger rows) of every business month before the month of cutoff (in the
-// business time zone), and returns their names. Rollups are kept.
-func (s *Store) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
-	y, m, _ := cutoff.In(s.loc).Date()
-	rows, err := s.pool.Query(ctx, dropPartitionsSQL, time.Date(y, m, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		return nil, fmt.Errorf("store: drop partitions: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	s.months.Clear()
-	if err != nil {
-		return nil, fmt.Errorf("store: drop partitions: %w", err)
-	}
-	return names, nil
 }
 
 // PermanentError is an error retrying cannot fix (so far only a rejected

@@ -499,11 +499,13 @@ func TestPartitions(t *testing.T) {
 	_, err = e.pool.Exec(ctx, `DELETE FROM analytics_event_ids WHERE event_id = 'orphan'`)
 	require.NoError(t, err)
 
-	// A late event for a dropped month recreates its partition on demand.
+	// A late event for a dropped month is not stored (migration 007: the
+	// month is retired, its rollups are final) and its partition is not
+	// created again; see TestRetentionThenResendCountsOnce.
 	res, err := s.Write(ctx, normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "p2", at: ts("2025-11-11T00:00:00Z"), attrs: map[string]any{"session_id": "s"}}))
 	require.NoError(t, err)
-	assert.Equal(t, 1, res.Inserted)
-	assert.Contains(t, parts(), "analytics_events_2025_11")
+	assert.Equal(t, Result{Rejected: 1, RejectedByReason: map[string]int{"beyond_retention": 1}}, res)
+	assert.Equal(t, []string{"analytics_events_2025_12", "analytics_events_2026_01"}, parts())
 }
 
 func TestAppendJSON(t *testing.T) {
@@ -731,12 +733,21 @@ func TestBinaryCopyEncoding(t *testing.T) {
 	}
 }
 
-// TestMigrationDownUp reverts the whole schema (006 restores ids unique
-// across products and the rejected table's event_id index, 005 the ledger's
-// business_date index and the old retention function, then 004..001 drop
-// everything) and applies it again.
+// TestMigrationDownUp reverts the whole schema (007 drops the retired
+// months and restores the retention and partition functions of 005, 006
+// restores ids unique across products and the rejected table's event_id
+// index, 005 the ledger's business_date index and the old retention
+// function, then 004..001 drop everything) and applies it again, with a
+// month retired.
 func TestMigrationDownUp(t *testing.T) {
 	dsn, _ := testdb.Migrated(t)
+	e := newEnvWith(t, dsn, nil, "")
+	ctx := context.Background()
+	_, err := e.pool.Exec(ctx, `SELECT analytics_ensure_partition('2025-11-01')`)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, `SELECT analytics_drop_partitions_before('2025-12-01')`)
+	require.NoError(t, err)
+	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM analytics_retired_months`))
 	require.NoError(t, migrations.Down(dsn))
 	v, dirty, err := migrations.Version(dsn)
 	require.NoError(t, err)
@@ -744,5 +755,6 @@ func TestMigrationDownUp(t *testing.T) {
 	require.NoError(t, migrations.Up(dsn))
 	v, dirty, err = migrations.Version(dsn)
 	require.NoError(t, err)
-	assert.Equal(t, []any{uint(6), false}, []any{v, dirty})
+	assert.Equal(t, []any{uint(7), false}, []any{v, dirty})
+	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_retired_months`))
 }
