@@ -26,6 +26,9 @@ const (
 	reasonTruncated   = "raw_truncated" // raw holds only the start of the record (raw_truncated)
 )
 
+// beyondRetention is the store's reason for a record of a retired month.
+const beyondRetention = string(catalog.ReasonBeyondRetention)
+
 // replayPage is how many rows are read, re-normalised and stored per round.
 const replayPage = 500
 
@@ -308,10 +311,11 @@ func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 
 // storeCandidates stores the accepted candidates in one Write. If
 // PostgreSQL refuses some record, or its product and id are stored already
-// with other content (the store then keeps it in the rejected table, where
-// its row already is), it writes them again one by one to find out which
-// (those stored by the first Write are duplicates by then): those stay
-// rejected, with reason storage_refused or duplicate_conflict. duplicates
+// with other content, or it is of a business month retention dropped (the
+// store then keeps it in the rejected table, where its row already is), it
+// writes them again one by one to find out which (those stored by the first
+// Write are duplicates by then): those stay rejected, with reason
+// storage_refused, duplicate_conflict or beyond_retention. duplicates
 // counts the records that were already stored before this run, with the
 // same content (a replay that crashed before marking its rows, or the same
 // event sent again meanwhile).
@@ -328,7 +332,7 @@ func storeCandidates(ctx context.Context, st *store.Store, cands []*replayCandid
 		return 0, 0, 0, err
 	}
 	inserted, duplicates, deferred = res.Inserted, res.Duplicates, res.RedisDeferred
-	if res.RefusedByDB == 0 && res.Conflicts == 0 {
+	if res.RefusedByDB == 0 && res.Conflicts == 0 && res.RejectedByReason[beyondRetention] == 0 {
 		return inserted, duplicates, deferred, nil
 	}
 	for _, c := range cands {
@@ -343,6 +347,8 @@ func storeCandidates(ctx context.Context, st *store.Store, cands []*replayCandid
 			c.newWhy = string(catalog.ReasonStorageRefused)
 		case r.Conflicts > 0:
 			c.newWhy = string(catalog.ReasonDuplicateConflict)
+		case r.RejectedByReason[beyondRetention] > 0:
+			c.newWhy = beyondRetention
 		}
 	}
 	return inserted, duplicates, deferred, nil

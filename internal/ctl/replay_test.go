@@ -339,3 +339,57 @@ func TestReplayConflictAndTruncated(t *testing.T) {
 	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_events`))
 	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_events WHERE event_name = 'session.start'`), "the stored event is kept")
 }
+
+// TestReplayRetiredMonth: a rejected record of a month retention dropped
+// since stays rejected (beyond_retention) on its own row, however often the
+// replay runs; the month's rollups and partition are not touched.
+func TestReplayRetiredMonth(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, _ := testdb.Migrated(t)
+	rdb, prefix := testdb.RedisPrefix(t)
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	st := store.New(pool, rdb, store.Config{Layout: counters.Layout{Prefix: prefix}})
+	res := ingest(t, st,
+		wireRecord{"session.start", "ai_chatbot", "start-1", "2025-11-10T02:00:00Z", map[string]any{"session_id": "s1"}},
+		wireRecord{"chat.rating", "ai_chatbot", "rate-1", "2025-11-10T02:00:00Z", map[string]any{"session_id": "s1", "rating": 4.5}},
+		wireRecord{"chat.rating", "ai_chatbot", "rate-2", "2025-12-10T02:00:00Z", map[string]any{"session_id": "s2", "rating": 2.0}},
+	)
+	require.Equal(t, 1, res.Inserted)
+	dropped, err := st.DropPartitionsBefore(ctx, time.Date(2025, 12, 10, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	require.Equal(t, []string{"analytics_events_2025_11"}, dropped)
+	before := dumpRedis(t, rdb, prefix)
+	count := func(sql string) int {
+		t.Helper()
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, sql).Scan(&n))
+		return n
+	}
+
+	flags := append([]string{"--catalog", "testdata/catalog-chat-rating.yaml"}, common(dsn, testdb.RedisAddr(), prefix)...)
+	code, stdout, stderr := ctlRun(t, append([]string{"replay-rejected"}, flags...)...)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Equal(t, "unknown_event: 1 replayed, 1 still rejected (beyond_retention: 1)\n"+
+		"replay-rejected: 2 rejected events read, 1 replayed (1 stored, 0 already stored), 1 still rejected\n", stdout)
+	code, stdout, stderr = ctlRun(t, append([]string{"replay-rejected"}, flags...)...)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Equal(t, "unknown_event: 0 replayed, 1 still rejected (beyond_retention: 1)\n"+
+		"replay-rejected: 1 rejected event read, 0 replayed (0 stored, 0 already stored), 1 still rejected\n", stdout)
+
+	assert.Equal(t, 2, count(`SELECT count(*) FROM analytics_rejected_events`), "the record stays on its own row")
+	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_rejected_events WHERE event_id = 'rate-1' AND replayed_at IS NULL AND reason = 'unknown_event'`))
+	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_events WHERE event_id = 'rate-2'`))
+	assert.Equal(t, 0, count(`SELECT count(*) FROM analytics_events WHERE business_date < '2025-12-01'`))
+	assert.Equal(t, 0, count(`SELECT count(*) FROM analytics_daily_rollup WHERE business_date = '2025-11-10' AND event_name = 'chat.rating'`))
+	assert.Equal(t, 1, count(`SELECT events FROM analytics_daily_rollup WHERE business_date = '2025-11-10' AND event_name = 'session.start'`))
+	assert.Equal(t, 0, count(`SELECT count(*) FROM pg_class WHERE relname = 'analytics_events_2025_11' AND relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())`))
+	after := dumpRedis(t, rdb, prefix)
+	for _, k := range []string{prefix + "daily:2025-11-10", prefix + "monthly:2025-11"} {
+		assert.Equal(t, "1", after[k]["session.start:events"], k)
+		assert.Equal(t, before[k], after[k], k)
+	}
+	assert.Equal(t, "1", rdb.HGet(ctx, prefix+"daily:2025-12-10", "chat.rating:events").Val())
+}
