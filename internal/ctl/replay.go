@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
@@ -24,6 +26,10 @@ const (
 	reasonUndecodable = "undecodable"   // raw is not OTLP/JSON logs
 	reasonEmpty       = "empty"         // raw holds no log record
 	reasonTruncated   = "raw_truncated" // raw holds only the start of the record (raw_truncated)
+	// reasonNoTime: the stored record has no time (Timestamp and
+	// ObservedTimestamp 0) and the row no event_time, so its business day is
+	// not known; replaying it would put it on the day of the replay.
+	reasonNoTime = "no_event_time"
 )
 
 // beyondRetention is the store's reason for a record of a retired month.
@@ -51,6 +57,7 @@ type replayCandidate struct {
 	id      int64
 	reason  string
 	key     []byte    // the row's dedup_key, put on its records (see renormalise)
+	at      time.Time // the row's event_time: the time the processor used; zero = NULL
 	ld      plog.Logs // re-normalised
 	eventID string    // analytics.event.id of the first record once accepted
 	newWhy  string    // why it stays rejected; "" = it passes now
@@ -63,7 +70,7 @@ type replayStats struct {
 }
 
 const selectRejectedSQL = `
-SELECT id, reason, raw, raw_truncated, dedup_key FROM analytics_rejected_events
+SELECT id, reason, raw, raw_truncated, dedup_key, event_time FROM analytics_rejected_events
 WHERE replayed_at IS NULL AND id > $1
   AND (cardinality($2::text[]) = 0 OR reason = ANY($2::text[]))
   AND ($3::timestamptz IS NULL OR received_at >= $3::timestamptz)
@@ -130,7 +137,7 @@ func runReplay(ctx context.Context, o *Options, args []string, stdout, stderr io
 	norm := normalize.New(cat, normalize.DefaultLimits())
 
 	stats := map[string]*replayStats{}
-	var read, replayed, inserted, duplicates, deferred int
+	var read, replayed, inserted, duplicates, deferred, timeless int
 	var last int64
 	for *limit == 0 || read < *limit {
 		page := replayPage
@@ -178,6 +185,9 @@ func runReplay(ctx context.Context, o *Options, args []string, stdout, stderr io
 			} else {
 				s.still[c.newWhy]++
 			}
+			if c.newWhy == reasonNoTime {
+				timeless++
+			}
 		}
 		if len(cands) < page {
 			break
@@ -201,6 +211,11 @@ func runReplay(ctx context.Context, o *Options, args []string, stdout, stderr io
 			line += " (" + strings.Join(parts, ", ") + ")"
 		}
 		printLine(stdout, line)
+	}
+	if timeless > 0 {
+		printf(stdout, "note: %s no time (no Timestamp or ObservedTimestamp in raw, no event_time in the row): "+
+			"left pending, as replaying would put them on the day of the replay\n",
+			plural(timeless, "rejected event has", "rejected events have"))
 	}
 	if *dryRun {
 		printf(stdout, "replay-rejected (dry run): %s read, %d would be replayed, %d still rejected; nothing written\n",
@@ -242,8 +257,12 @@ func readRejected(ctx context.Context, q querier, after int64, reasons []string,
 		var c replayCandidate
 		var raw []byte
 		var truncated bool
-		if err := rows.Scan(&c.id, &c.reason, &raw, &truncated, &c.key); err != nil {
+		var at pgtype.Timestamptz
+		if err := rows.Scan(&c.id, &c.reason, &raw, &truncated, &c.key, &at); err != nil {
 			return nil, fmt.Errorf("read rejected events: %w", err)
+		}
+		if at.Valid {
+			c.at = at.Time
 		}
 		if truncated {
 			c.newWhy = reasonTruncated
@@ -269,7 +288,17 @@ func readRejected(ctx context.Context, q querier, after int64, reasons []string,
 
 // renormalise runs every record of c through the normaliser. The row passes
 // when every record it holds (one, as the exporter stores them) is
-// accepted; otherwise newWhy is the first record's new reason. An accepted
+// accepted; otherwise newWhy is the first record's new reason.
+//
+// A record without a Timestamp is normalised with the row's event_time (the
+// time the processor used when it rejected it) as its ObservedTimestamp, so
+// it lands on its original business day, not on the day of the replay, and
+// replaying it twice derives the same id. ObservedTimestamp rather than
+// Timestamp: the content hash of a record with its sender's event.id covers
+// its Timestamp only, so the replayed event keeps the hash a resend of the
+// original record has (a duplicate, not a duplicate_conflict), and a
+// derived id is of the time used either way. Without event_time and without
+// an ObservedTimestamp the row stays pending (no_event_time). An accepted
 // record gets the row's dedup key as catalog.AttrRejectKey: if the store
 // refuses it or finds its id stored with other content, the rejected row
 // it would write lands on this row (ON CONFLICT DO NOTHING) instead of
@@ -286,6 +315,17 @@ func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
+				if lr.Timestamp() == 0 {
+					switch {
+					case !c.at.IsZero():
+						lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(c.at))
+					case lr.ObservedTimestamp() == 0:
+						if c.newWhy == "" {
+							c.newWhy = reasonNoTime
+						}
+						continue
+					}
+				}
 				r := n.Record(rl.Resource(), sls.At(j).Scope(), lr, now)
 				switch r.Outcome {
 				case normalize.Accepted:

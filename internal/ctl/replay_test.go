@@ -340,6 +340,113 @@ func TestReplayConflictAndTruncated(t *testing.T) {
 	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_events WHERE event_name = 'session.start'`), "the stored event is kept")
 }
 
+// timelessRecord is a chat.rating record without Timestamp or
+// ObservedTimestamp, as a sender without a clock sends it, normalised by n
+// at now (the processor then uses now as its time).
+func timelessRecord(t *testing.T, n *normalize.Normalizer, id string, rating float64, now time.Time) plog.Logs {
+	t.Helper()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "ai_chatbot")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName("chat.rating")
+	lr.Attributes().PutStr("session_id", "s1")
+	lr.Attributes().PutDouble("rating", rating)
+	if id != "" {
+		lr.Attributes().PutStr("event.id", id)
+	}
+	n.Record(rl.Resource(), rl.ScopeLogs().At(0).Scope(), lr, now)
+	return ld
+}
+
+// TestReplayTimelessRecord: a rejected record without a time is replayed on
+// the business day the processor gave it when it rejected it (the row's
+// event_time, here 2025-12-04 in Shanghai), not on the day of the replay;
+// its derived id is the one the processor derived, and a record with the
+// sender's event.id keeps its content hash, so the same record sent again
+// later is a duplicate, not a conflict. A row without any time stays
+// pending, and the report says so.
+func TestReplayTimelessRecord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, _ := testdb.Migrated(t)
+	rdb, prefix := testdb.RedisPrefix(t)
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	st := store.New(pool, rdb, store.Config{Layout: counters.Layout{Prefix: prefix}})
+
+	// Rejected (chat.rating is not in the built-in catalog) at
+	// 2025-12-03T20:30Z = 2025-12-04 04:30 in Shanghai.
+	rejectedAt := time.Date(2025, 12, 3, 20, 30, 0, 0, time.UTC)
+	builtin := normalize.New(nil, normalize.DefaultLimits())
+	for _, ld := range []plog.Logs{
+		timelessRecord(t, builtin, "", 4.5, rejectedAt),
+		timelessRecord(t, builtin, "rate-own-id", 3, rejectedAt),
+	} {
+		res, err := st.Write(ctx, ld)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int{"unknown_event": 1}, res.RejectedByReason)
+	}
+	// A record that reached the exporter unnormalised and without a time:
+	// its row has no event_time.
+	raw := plog.NewLogs()
+	rl := raw.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "ai_chatbot")
+	rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetEventName("chat.rating")
+	res, err := st.Write(ctx, raw)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"not_normalised": 1}, res.RejectedByReason)
+	count := func(sql string) int {
+		t.Helper()
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, sql).Scan(&n))
+		return n
+	}
+	require.Equal(t, 2, count(`SELECT count(*) FROM analytics_rejected_events WHERE event_time = '2025-12-03T20:30:00Z'`))
+	require.Equal(t, 1, count(`SELECT count(*) FROM analytics_rejected_events WHERE event_time IS NULL`))
+
+	flags := append([]string{"--catalog", "testdata/catalog-chat-rating.yaml"}, common(dsn, testdb.RedisAddr(), prefix)...)
+	want := "not_normalised: 0 replayed, 1 still rejected (no_event_time: 1)\n" +
+		"unknown_event: 2 replayed, 0 still rejected\n" +
+		"note: 1 rejected event has no time (no Timestamp or ObservedTimestamp in raw, no event_time in the row): " +
+		"left pending, as replaying would put them on the day of the replay\n" +
+		"replay-rejected: 3 rejected events read, 2 replayed (2 stored, 0 already stored), 1 still rejected\n"
+	code, stdout, stderr := ctlRun(t, append([]string{"replay-rejected"}, flags...)...)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Equal(t, want, stdout)
+
+	assert.Equal(t, 2, count(`SELECT count(*) FROM analytics_events WHERE business_date = '2025-12-04' AND event_time = '2025-12-03T20:30:00Z'`))
+	assert.Equal(t, 2, count(`SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, 2, count(`SELECT count(*) FROM analytics_rejected_events WHERE replayed_event_id = event_id`),
+		"the replayed ids are the ones the processor gave (derived from the same time, and the sender's)")
+	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_rejected_events WHERE replayed_at IS NULL AND reason = 'not_normalised'`))
+	var events, ms int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT events, measure_sum_micro FROM analytics_daily_rollup
+		WHERE business_date = '2025-12-04' AND event_name = 'chat.rating'`).Scan(&events, &ms))
+	assert.Equal(t, []int64{2, 7_500_000}, []int64{events, ms})
+	assert.Equal(t, 1, count(`SELECT count(*) FROM analytics_daily_rollup`), "nothing on the day of the replay")
+	assert.Equal(t, "2", rdb.HGet(ctx, prefix+"daily:2025-12-04", "chat.rating:events").Val())
+
+	// The sender sends its own-id record again, still without a time, now
+	// that the catalog knows chat.rating: the processor uses its time of
+	// receipt, but the content hash covers the sender's Timestamp only.
+	cat, err := catalog.Load("testdata/catalog-chat-rating.yaml")
+	require.NoError(t, err)
+	res, err = st.Write(ctx, timelessRecord(t, normalize.New(cat, normalize.DefaultLimits()), "rate-own-id", 3, time.Now()))
+	require.NoError(t, err)
+	assert.Equal(t, store.Result{Duplicates: 1}, res)
+
+	// Nothing left to replay but the time-less row.
+	code, stdout, stderr = ctlRun(t, append([]string{"replay-rejected"}, flags...)...)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Equal(t, "not_normalised: 0 replayed, 1 still rejected (no_event_time: 1)\n"+
+		"note: 1 rejected event has no time (no Timestamp or ObservedTimestamp in raw, no event_time in the row): "+
+		"left pending, as replaying would put them on the day of the replay\n"+
+		"replay-rejected: 1 rejected event read, 0 replayed (0 stored, 0 already stored), 1 still rejected\n", stdout)
+	assert.Equal(t, 2, count(`SELECT count(*) FROM analytics_events`))
+}
+
 // TestReplayRetiredMonth: a rejected record of a month retention dropped
 // since stays rejected (beyond_retention) on its own row, however often the
 // replay runs; the month's rollups and partition are not touched.
