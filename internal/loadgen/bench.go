@@ -199,7 +199,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 			err = errors.Join(err, e)
 		}
 		if err != nil {
-			logf("collector log (last lines):\n%s", col.LogTail(30))
+			logf("collector log (last lines):\n%s", col.LogTail(15))
 		}
 	}()
 	endpoint := col.OTLPHTTP
@@ -233,6 +233,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 	}
 	reqs = nil //nolint:ineffassign,wastedassign // let the encoded requests go
 	phases = append(phases, Phase{Name: "sustained", Phase: phaseSustained, Result: res})
+	rep.addCounts("sustained", res)
 	acked += res.AckedEvents()
 	drained, err := check.WaitDrained(ctx, acked, o.DrainInterval, o.DrainTimeout)
 	if err != nil {
@@ -241,6 +242,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 	rep.Sustained = sustainedReport(res, drained)
 	if m, e := ReadMemory(col.PID()); e == nil {
 		rep.Sustained.PeakRSS = m.PeakRSS
+		rep.PeakRSS = max(rep.PeakRSS, m.PeakRSS)
 	}
 	logf("sustained: %.0f events/s (%d events acknowledged, stored and counted in %.2fs)",
 		rep.Sustained.EventsPerSec, rep.Sustained.Events, rep.Sustained.ElapsedSec)
@@ -289,7 +291,9 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		if pollErr != nil {
 			return rep, fmt.Errorf("visibility poll: %w", pollErr)
 		}
-		phases = append(phases, Phase{Name: fmt.Sprintf("rate_%.0f", rate), Phase: g.IDs.Phase, Result: res})
+		name := fmt.Sprintf("rate_%.0f", rate)
+		phases = append(phases, Phase{Name: name, Phase: g.IDs.Phase, Result: res})
+		rep.addCounts(name, res)
 		acked += res.AckedEvents()
 		if err := vis.Wait(ctx, o.DrainTimeout); err != nil {
 			return rep, fmt.Errorf("samples of rate %.0f not all visible: %w", rate, err)
@@ -300,6 +304,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		rr := rateReport(rate, res, vis)
 		if m, e := ReadMemory(col.PID()); e == nil {
 			rr.PeakRSS = m.PeakRSS
+			rep.PeakRSS = max(rep.PeakRSS, m.PeakRSS)
 		}
 		rep.Rates = append(rep.Rates, rr)
 		logf("rate %.0f: achieved %.0f events/s, PostgreSQL p50 %.0f ms p99 %.0f ms, Redis p50 %.0f ms p99 %.0f ms",
@@ -314,19 +319,8 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		return rep, err
 	}
 	rep.Verification = v
-	for _, ph := range phases {
-		for r, n := range ph.Result.Refused {
-			rep.addRefused(ph.Name, r, n, ph.Result.Examples[r])
-		}
-		for r, n := range ph.Result.Retries {
-			rep.addRetried(ph.Name, r, n, ph.Result.Examples[r])
-		}
-	}
 	if m, e := ReadMemory(col.PID()); e == nil {
-		rep.PeakRSS = max(m.PeakRSS, rep.Sustained.PeakRSS)
-		for _, r := range rep.Rates {
-			rep.PeakRSS = max(rep.PeakRSS, r.PeakRSS)
-		}
+		rep.PeakRSS = max(rep.PeakRSS, m.PeakRSS)
 	}
 	return rep, nil
 }

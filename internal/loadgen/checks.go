@@ -77,24 +77,27 @@ func (c *Checker) Ledger(ctx context.Context) (int64, error) { return c.count(ct
 // outbox is empty and the ledger holds exactly as many ids as Redis counts:
 // every event is committed in PostgreSQL and applied in Redis. It polls
 // Redis every interval (the ledger's count(*) only once Redis is there) and
-// returns the start of the poll that saw it.
+// returns the start of the poll that saw it. A poll under way when the
+// time is up is finished (pgx closes a connection whose query is
+// cancelled).
 func (c *Checker) WaitDrained(ctx context.Context, want int64, interval, timeout time.Duration) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	qctx := context.WithoutCancel(ctx)
 	var last string
 	for {
 		at := time.Now()
-		rd, err := c.RedisEvents(ctx)
+		rd, err := c.RedisEvents(qctx)
 		if err != nil {
 			return time.Time{}, err
 		}
 		last = fmt.Sprintf("Redis counts %d of %d events", rd, want)
 		if rd >= want {
-			ob, err := c.Outbox(ctx)
+			ob, err := c.Outbox(qctx)
 			if err != nil {
 				return time.Time{}, err
 			}
-			led, err := c.Ledger(ctx)
+			led, err := c.Ledger(qctx)
 			if err != nil {
 				return time.Time{}, err
 			}

@@ -174,13 +174,21 @@ func (c *Collector) Stop(grace time.Duration) error {
 	}
 }
 
-// LogTail returns the last n lines of the collector's output.
+// LogTail returns the last n log lines of the collector's output (stack
+// traces left out).
 func (c *Collector) LogTail(n int) string {
 	data, err := os.ReadFile(c.logPath)
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
 	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	var lines [][]byte
+	for _, l := range bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n")) {
+		if len(l) > 0 && l[0] != '\t' && !bytes.HasPrefix(l, []byte("go.")) && !bytes.HasPrefix(l, []byte("net/")) &&
+			!bytes.HasPrefix(l, []byte("github.com/")) && !bytes.HasPrefix(l, []byte("google.golang.org/")) &&
+			!bytes.HasPrefix(l, []byte("runtime.")) {
+			lines = append(lines, l)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -167,12 +167,14 @@ func rateReport(rate float64, res *Result, vis *Visibility) RateReport {
 	return r
 }
 
-func (r *Report) addRefused(phase, reason string, n int, example string) {
-	r.Refused = append(r.Refused, ReasonCount{Phase: phase, Reason: reason, Count: n, Example: example})
-}
-
-func (r *Report) addRetried(phase, reason string, n int, example string) {
-	r.Retried = append(r.Retried, ReasonCount{Phase: phase, Reason: reason, Count: n, Example: example})
+// addCounts adds a phase's retries and refusals by reason.
+func (r *Report) addCounts(phase string, res *Result) {
+	for reason, n := range res.Retries {
+		r.Retried = append(r.Retried, ReasonCount{Phase: phase, Reason: reason, Count: n, Example: res.Examples[reason]})
+	}
+	for reason, n := range res.Refused {
+		r.Refused = append(r.Refused, ReasonCount{Phase: phase, Reason: reason, Count: n, Example: res.Examples[reason]})
+	}
 }
 
 // finish computes the ratios and the verdict.

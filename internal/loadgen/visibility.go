@@ -79,16 +79,19 @@ func (v *Visibility) Pending() (pg, rd int) {
 }
 
 // Run polls until ctx ends. It returns nil then, or the first poll error.
+// A poll under way when ctx ends is finished, not cancelled: pgx closes a
+// connection whose query is cancelled, and the connection is needed after.
 func (v *Visibility) Run(ctx context.Context) error {
 	t := time.NewTicker(v.interval)
 	defer t.Stop()
+	qctx := context.WithoutCancel(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		if err := v.poll(ctx); err != nil && ctx.Err() == nil {
+		if err := v.poll(qctx); err != nil {
 			return err
 		}
 	}
@@ -155,16 +158,18 @@ func (v *Visibility) poll(ctx context.Context) error {
 	return nil
 }
 
-// Wait polls until no sample is pending or timeout passes (or ctx ends).
-// Run must not be running at the same time.
+// Wait polls until no sample is pending or timeout passes (or ctx ends;
+// a poll under way is finished, as in Run). Run must not be running at the
+// same time.
 func (v *Visibility) Wait(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	qctx := context.WithoutCancel(ctx)
 	for {
 		if pg, rd := v.Pending(); pg == 0 && rd == 0 {
 			return nil
 		}
-		if err := v.poll(ctx); err != nil {
+		if err := v.poll(qctx); err != nil {
 			return err
 		}
 		if !sleepUntil(ctx, time.Now().Add(v.interval)) {
