@@ -424,8 +424,8 @@ func (e *analyticsExporter) loop(ctx context.Context, pool *pgxpool.Pool, rdb re
 
 // sweep runs the claim sweep of the hourly maintenance.
 func (e *analyticsExporter) sweep(ctx context.Context, st *store.Store) {
-	if e.sweepClaims == nil {
-		return
+	if e.sweepClaims == nil || !e.redisSeen.Load() {
+		return // nothing to sweep with, or Redis has not answered yet
 	}
 	n, err := e.sweepClaims(st, ctx)
 	if err != nil {

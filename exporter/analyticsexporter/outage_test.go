@@ -75,12 +75,14 @@ func TestStartWithRedisDown(t *testing.T) {
 			proxy := testdb.StartProxy(t, testdb.RedisAddr())
 			proxy.Close()
 			h.cfg.Redis.Addr = proxy.Addr
-			var checks atomic.Int32
+			var checks, sweeps atomic.Int32
 			exp, logs := h.startObserved(t, nil, func(e *analyticsExporter) {
 				e.checkEviction = func(context.Context, redis.UniversalClient) (string, error) {
 					checks.Add(1)
 					return tc.warning, tc.err
 				}
+				e.maintEvery = 50 * time.Millisecond
+				e.sweepClaims = func(*store.Store, context.Context) (int, error) { sweeps.Add(1); return 0, nil }
 			})
 			ctx := context.Background()
 
@@ -114,9 +116,11 @@ func TestStartWithRedisDown(t *testing.T) {
 			assert.Len(t, warnings(logs), afterFirst, "no log line per batch or per outbox tick while Redis is down: %v", warnings(logs))
 			assert.LessOrEqual(t, afterFirst, 2, "start's warning and at most the store's one per outage: %v", warnings(logs))
 			assert.Equal(t, int32(0), checks.Load())
+			assert.Equal(t, int32(0), sweeps.Load(), "no claim sweep before Redis answers")
 
 			proxy.Open()
 			h.waitCount(t, `SELECT count(*) FROM analytics_redis_outbox`, 0)
+			require.Eventually(t, func() bool { return sweeps.Load() > 0 }, 10*time.Second, 10*time.Millisecond, "the maintenance sweeps claims")
 			require.NoError(t, exp.Shutdown(ctx))
 			assert.Equal(t, want, h.redisDays(t, "2025-12-20", "2025-12-21"), "Redis equals PostgreSQL")
 			assert.Equal(t, int32(1), checks.Load(), "the eviction policy is checked on the first answer, once")
