@@ -3,6 +3,7 @@ package counters
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,7 +60,12 @@ func TestApplyExactlyOnceAndReplace(t *testing.T) {
 		"a:1:ticket.closed:events": "2", "a:1:ticket.closed:measure_count": "2",
 		"a:1:ticket.closed:measure_sum_micro": "7000000", "a:1:ticket.closed:flag_true": "1",
 	}, rdb.HGetAll(ctx, prefix+"agent:daily:2025-12-01").Val())
-	assert.Positive(t, rdb.TTL(ctx, prefix+"applied:b1").Val())
+	assert.Equal(t, time.Duration(-1), rdb.TTL(ctx, prefix+"applied:b1").Val(), "a claim has no TTL")
+	claims, err := l.ReadClaims(ctx, rdb, []string{"b1", "b2"})
+	require.NoError(t, err)
+	assert.Equal(t, Applied, claims[0].State)
+	assert.WithinDuration(t, time.Now(), claims[0].At, 5*time.Second, "the claim's value is the time it was applied")
+	assert.Equal(t, Claim{}, claims[1], "b2 is unclaimed")
 
 	got, err := l.ReadDay(ctx, rdb, "2025-12-01")
 	require.NoError(t, err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,21 +24,38 @@ const (
 	FieldFlagTrue        = "flag_true"
 )
 
-// Layout names the Redis keys and their TTLs.
+// Layout names the Redis keys and their expiries.
 //
 //	<prefix>daily:<YYYY-MM-DD>         all-agents counters of a business day
 //	<prefix>monthly:<YYYY-MM>          all-agents counters of a business month
 //	<prefix>agent:daily:<YYYY-MM-DD>   per-agent counters of a business day
 //	<prefix>agent:monthly:<YYYY-MM>    per-agent counters of a business month
-//	<prefix>applied:<batch uuid>       claim of an applied outbox batch
+//	<prefix>applied:<batch uuid>       claim of an outbox batch (no TTL)
 //
-// A TTL counts from the last write to the key (every write renews it); 0
-// means no expiry.
+// A daily hash expires DailyTTL after its day has ended (DayExpiry), a
+// monthly hash MonthlyTTL after its month has ended (MonthExpiry); 0 means
+// no expiry. The expiry is a fixed time, not renewed by writes, and a day or
+// month past it is not written any more (KeepsDay, KeepsMonth): a late event
+// for a day whose hash has expired would otherwise recreate the hash with
+// that event alone, so Redis never shows part of a day.
+//
+// A claim marks an outbox batch as applied (value: the Unix time it was
+// applied) or as held by an analyticsctl rebuild (value "rebuild:<Unix
+// time>"). It has no TTL: exactly-once must not depend on a key that
+// expires. Its applier deletes it once the batch's outbox row is gone; a
+// claim left over by a crash is deleted by the store's SweepClaims.
 type Layout struct {
 	Prefix     string        // default "analytics:"
 	DailyTTL   time.Duration // default 400 days
 	MonthlyTTL time.Duration // default 0 (never)
-	ClaimTTL   time.Duration // default 7 days; how long a batch id stays claimed
+	// ClaimTTL is how old a left-over claim (one whose outbox row is gone)
+	// must be before SweepClaims deletes it; 0 = 10 minutes. Claims have no
+	// TTL of their own: an applied batch's claim is deleted right after its
+	// outbox row, and the age only keeps the sweep off claims in use.
+	ClaimTTL time.Duration
+	// Now is the clock that decides which days and months are past their
+	// expiry. nil = time.Now; tests fix it.
+	Now func() time.Time
 }
 
 // DailyKey is the all-agents key of a business day.
@@ -80,36 +99,124 @@ func ParseField(f string, perAgent bool) (agentID, event, field string, err erro
 	return rest[:j], rest[j+1:], field, nil
 }
 
+// ClaimSweepMinAge is how old a left-over claim must be before it is swept
+// when Layout.ClaimTTL is 0.
+const ClaimSweepMinAge = 10 * time.Minute
+
+// SweepMinAge returns the minimum age of a left-over claim before it is
+// swept (ClaimTTL, default ClaimSweepMinAge).
+func (l Layout) SweepMinAge() time.Duration {
+	if l.ClaimTTL > 0 {
+		return l.ClaimTTL
+	}
+	return ClaimSweepMinAge
+}
+
+// Clock returns the time now by the layout's clock (Now, or time.Now).
+func (l Layout) Clock() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// DayExpiry returns when the daily hashes of a business day (DateLayout)
+// expire: DailyTTL after the day has ended in every time zone, that is
+// after 12:00 UTC of the next day. It is zero when DailyTTL is 0 (never).
+func (l Layout) DayExpiry(date string) time.Time {
+	if l.DailyTTL <= 0 {
+		return time.Time{}
+	}
+	d, err := time.Parse(DateLayout, date)
+	if err != nil { // not a day: keep it DailyTTL from now
+		return l.Clock().Add(l.DailyTTL)
+	}
+	return d.AddDate(0, 0, 1).Add(12 * time.Hour).Add(l.DailyTTL)
+}
+
+// MonthExpiry returns when the monthly hashes of a business month
+// (MonthLayout) expire: MonthlyTTL after 12:00 UTC of the first day of the
+// next month. It is zero when MonthlyTTL is 0 (never).
+func (l Layout) MonthExpiry(month string) time.Time {
+	if l.MonthlyTTL <= 0 {
+		return time.Time{}
+	}
+	m, err := time.Parse(MonthLayout, month)
+	if err != nil {
+		return l.Clock().Add(l.MonthlyTTL)
+	}
+	return m.AddDate(0, 1, 0).Add(12 * time.Hour).Add(l.MonthlyTTL)
+}
+
+// KeepsDay reports whether Redis keeps the daily hashes of date now: false
+// once DayExpiry has passed. Such a day is not written (nor rebuilt) any
+// more, and analyticsctl verify does not compare it.
+func (l Layout) KeepsDay(date string) bool {
+	e := l.DayExpiry(date)
+	return e.IsZero() || l.Clock().Before(e)
+}
+
+// KeepsMonth is KeepsDay for the monthly hashes.
+func (l Layout) KeepsMonth(month string) bool {
+	e := l.MonthExpiry(month)
+	return e.IsZero() || l.Clock().Before(e)
+}
+
 type hashOp struct {
 	key    string
-	ttl    time.Duration
+	ttl    time.Duration // until its expiry; 0 = none
+	past   bool          // past its expiry: not written, deleted if still there
 	fields map[string]int64
 }
 
+// pexpire is the script's expiry argument of op: milliseconds to live, 0 for
+// none, -1 for past (delete).
+func (op *hashOp) pexpire() int64 {
+	switch {
+	case op.past:
+		return -1
+	case op.ttl > 0:
+		return max(op.ttl.Milliseconds(), 1)
+	}
+	return 0
+}
+
 // ops turns rows into per-key increments: each row counts on its day and
-// its month, in the all-agents or the per-agent hashes.
+// its month, in the all-agents or the per-agent hashes. A key past its
+// expiry gets an op without fields.
 func (l Layout) ops(rows []Row) []*hashOp {
+	now := l.Clock()
 	byKey := map[string]*hashOp{}
 	var order []*hashOp
-	get := func(key string, ttl time.Duration) *hashOp {
+	get := func(key string, expiry time.Time) *hashOp {
 		if op, ok := byKey[key]; ok {
 			return op
 		}
-		op := &hashOp{key: key, ttl: ttl, fields: map[string]int64{}}
+		op := &hashOp{key: key, fields: map[string]int64{}}
+		if !expiry.IsZero() {
+			// Relative to our clock, so that Redis' clock does not matter
+			// (and a test's fixed clock works).
+			op.ttl = expiry.Sub(now)
+			op.past = op.ttl <= 0
+		}
 		byKey[key] = op
 		order = append(order, op)
 		return op
 	}
 	for _, r := range rows {
 		var day, month *hashOp
+		dayExp, monthExp := l.DayExpiry(r.Date), l.MonthExpiry(MonthOf(r.Date))
 		if r.AgentID == "" {
-			day = get(l.DailyKey(r.Date), l.DailyTTL)
-			month = get(l.MonthlyKey(MonthOf(r.Date)), l.MonthlyTTL)
+			day = get(l.DailyKey(r.Date), dayExp)
+			month = get(l.MonthlyKey(MonthOf(r.Date)), monthExp)
 		} else {
-			day = get(l.AgentDailyKey(r.Date), l.DailyTTL)
-			month = get(l.AgentMonthlyKey(MonthOf(r.Date)), l.MonthlyTTL)
+			day = get(l.AgentDailyKey(r.Date), dayExp)
+			month = get(l.AgentMonthlyKey(MonthOf(r.Date)), monthExp)
 		}
 		for _, op := range []*hashOp{day, month} {
+			if op.past {
+				continue
+			}
 			addField(op, r.AgentID, r.Event, FieldEvents, r.Events)
 			addField(op, r.AgentID, r.Event, FieldMeasureCount, r.MeasureCount)
 			addField(op, r.AgentID, r.Event, FieldMeasureSumMicro, r.MeasureSumMicro)
@@ -125,17 +232,84 @@ func addField(op *hashOp, agent, event, field string, v int64) {
 	}
 }
 
-// applyScript claims the batch (SET NX) and, only if the claim is new,
-// applies every increment and renews every TTL, atomically.
+// Errors of Apply. ErrOverflow and ErrNotCounter refuse a batch whole
+// (IsRefused): nothing of it is written, and it is refused again until the
+// counters are repaired (analyticsctl rebuild). ErrHeld: the batch is held by
+// an analyticsctl rebuild that was interrupted; rerunning the rebuild
+// settles it.
+var (
+	ErrOverflow   = errors.New("counters: an increment would take a Redis counter beyond ±9.0e18 (int64 overflow)")
+	ErrNotCounter = errors.New("counters: a Redis key or field to increment is not an integer counter")
+	ErrHeld       = errors.New("counters: the batch is held by an interrupted analyticsctl rebuild")
+)
+
+// IsRefused reports whether err is Redis refusing a batch for its numbers
+// (ErrOverflow, ErrNotCounter), as opposed to Redis being unreachable.
+func IsRefused(err error) bool {
+	return errors.Is(err, ErrOverflow) || errors.Is(err, ErrNotCounter)
+}
+
+// overflowBound is the largest magnitude a counter may reach: int64 ends at
+// 9.22e18, and Lua numbers are doubles (exact to ±1024 there), so the
+// script compares with a margin far wider than its rounding.
+const overflowBound = "9.0e18"
+
+// applyScript applies a batch exactly once, atomically, in two passes:
+//
+//  1. if the batch is claimed already, it does nothing (0: applied before;
+//     2: held by a rebuild);
+//  2. it checks every increment before writing any: each key is a hash (or
+//     missing), each field an integer, and the field stays within
+//     ±overflowBound after the increment; otherwise it returns the error
+//     ANALYTICS_OVERFLOW or ANALYTICS_NOT_COUNTER with the key and field,
+//     having written nothing (HINCRBY failing half way would leave part of
+//     a batch applied);
+//  3. it claims the batch (no TTL, value: the time), applies every increment
+//     and sets every key's expiry. A key past its expiry comes without
+//     fields and is deleted: a day past its expiry never shows part of
+//     itself.
 //
 // KEYS[1] claim key, KEYS[2..] hash keys.
-// ARGV[1] claim TTL in seconds; then for each hash key: its TTL in seconds
-// (0 = none), the number of fields n, then n pairs of field and increment.
+// ARGV[1] the claim's value; then for each hash key: its time to live in
+// milliseconds (0 = none, -1 = past its expiry: delete), the number of
+// fields n, then n pairs of field and increment.
 var applyScript = redis.NewScript(`
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+local claim = redis.call('GET', KEYS[1])
+if claim then
+  if string.sub(claim, 1, 8) == 'rebuild:' then
+    return 2
+  end
   return 0
 end
+local bound = tonumber('` + overflowBound + `')
 local a = 2
+for k = 2, #KEYS do
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  if n > 0 then
+    local t = redis.call('TYPE', KEYS[k])['ok']
+    if t ~= 'hash' and t ~= 'none' then
+      return redis.error_reply('ANALYTICS_NOT_COUNTER ' .. KEYS[k])
+    end
+  end
+  for i = 1, n do
+    local cur = redis.call('HGET', KEYS[k], ARGV[a])
+    local v = 0
+    if cur then
+      if #cur > 20 or not (cur == '0' or string.find(cur, '^-?[1-9]%d*$')) then
+        return redis.error_reply('ANALYTICS_NOT_COUNTER ' .. KEYS[k] .. ' ' .. ARGV[a])
+      end
+      v = tonumber(cur)
+    end
+    local s = v + tonumber(ARGV[a + 1])
+    if math.abs(v) > bound or math.abs(s) > bound then
+      return redis.error_reply('ANALYTICS_OVERFLOW ' .. KEYS[k] .. ' ' .. ARGV[a])
+    end
+    a = a + 2
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+a = 2
 for k = 2, #KEYS do
   local ttl = tonumber(ARGV[a])
   local n = tonumber(ARGV[a + 1])
@@ -145,17 +319,26 @@ for k = 2, #KEYS do
     a = a + 2
   end
   if ttl > 0 then
-    redis.call('EXPIRE', KEYS[k], ttl)
+    redis.call('PEXPIRE', KEYS[k], ttl)
+  elseif ttl < 0 then
+    redis.call('DEL', KEYS[k])
   end
 end
 return 1
 `)
 
 // Apply applies a committed batch's rows to Redis exactly once: if the batch
-// id was already claimed (applied before a crash, a retry, another
-// collector), it does nothing and returns applied=false. All keys of a batch
-// must be in one hash slot in Redis Cluster: use a hash tag in the prefix
-// there (e.g. "{analytics}:").
+// id is claimed already (applied before a crash, a retry, another
+// collector), it does nothing and returns applied=false; if an interrupted
+// rebuild holds it, it returns ErrHeld. A batch that would overflow a
+// counter, or increment something that is not a counter, is refused whole
+// (ErrOverflow, ErrNotCounter; see IsRefused) with nothing written. Days and
+// months past their expiry are not written (see Layout).
+//
+// Exactly once holds as long as the claim outlives the batch's outbox row:
+// the caller deletes the row, then the claim (see internal/store). All keys
+// of a batch must be in one hash slot in Redis Cluster: use a hash tag in
+// the prefix there (e.g. "{analytics}:").
 func (l Layout) Apply(ctx context.Context, rdb redis.Scripter, batchID string, rows []Row) (applied bool, err error) {
 	if batchID == "" {
 		return false, errors.New("counters: empty batch id")
@@ -164,32 +347,39 @@ func (l Layout) Apply(ctx context.Context, rdb redis.Scripter, batchID string, r
 	keys := make([]string, 0, len(ops)+1)
 	args := make([]any, 0, 1+len(ops)*8)
 	keys = append(keys, l.ClaimKey(batchID))
-	args = append(args, ttlSeconds(l.ClaimTTL, 7*24*time.Hour))
+	args = append(args, strconv.FormatInt(l.Clock().Unix(), 10))
 	for _, op := range ops {
 		keys = append(keys, op.key)
-		args = append(args, ttlSeconds(op.ttl, 0), len(op.fields))
+		args = append(args, op.pexpire(), len(op.fields))
 		for f, v := range op.fields {
 			args = append(args, f, v)
 		}
 	}
 	res, err := applyScript.Run(ctx, rdb, keys, args...).Int64()
 	if err != nil {
+		msg := err.Error()
+		switch {
+		case strings.HasPrefix(msg, "ANALYTICS_OVERFLOW "):
+			return false, fmt.Errorf("counters: apply batch %s: %w: %s", batchID, ErrOverflow, strings.TrimPrefix(msg, "ANALYTICS_OVERFLOW "))
+		case strings.HasPrefix(msg, "ANALYTICS_NOT_COUNTER "):
+			return false, fmt.Errorf("counters: apply batch %s: %w: %s", batchID, ErrNotCounter, strings.TrimPrefix(msg, "ANALYTICS_NOT_COUNTER "))
+		}
 		return false, fmt.Errorf("counters: apply batch %s: %w", batchID, err)
 	}
-	return res == 1, nil
-}
-
-func ttlSeconds(d, def time.Duration) int64 {
-	if d <= 0 {
-		d = def
+	switch res {
+	case 1:
+		return true, nil
+	case 2:
+		return false, fmt.Errorf("counters: apply batch %s: %w", batchID, ErrHeld)
 	}
-	return int64(d / time.Second)
+	return false, nil
 }
 
 // Replace sets the hashes of the given days and months to exactly the rows
 // given (rebuild): each key is deleted and rewritten in one MULTI/EXEC, so a
 // reader never sees half of it. days and months list every key to rewrite,
-// also those that end up empty.
+// also those that end up empty. A day or month past its expiry is only
+// deleted (see Layout).
 func (l Layout) Replace(ctx context.Context, rdb redis.UniversalClient, days, months []string, rows []Row) error {
 	ops := l.ops(rows)
 	byKey := map[string]*hashOp{}
@@ -207,7 +397,7 @@ func (l Layout) Replace(ctx context.Context, rdb redis.UniversalClient, days, mo
 		for _, k := range keys {
 			p.Del(ctx, k)
 			op, ok := byKey[k]
-			if !ok || len(op.fields) == 0 {
+			if !ok || op.past || len(op.fields) == 0 {
 				continue
 			}
 			vals := make([]any, 0, 2*len(op.fields))
@@ -215,8 +405,8 @@ func (l Layout) Replace(ctx context.Context, rdb redis.UniversalClient, days, mo
 				vals = append(vals, f, v)
 			}
 			p.HSet(ctx, k, vals...)
-			if op.ttl > 0 {
-				p.Expire(ctx, k, op.ttl)
+			if ms := op.pexpire(); ms > 0 {
+				p.PExpire(ctx, k, time.Duration(ms)*time.Millisecond)
 			}
 		}
 		return nil
@@ -275,4 +465,274 @@ func (l Layout) read(ctx context.Context, rdb redis.UniversalClient, date, allKe
 		}
 	}
 	return agg.Rows(), nil
+}
+
+// ClaimState is what a batch's claim says.
+type ClaimState int
+
+// Claim states.
+const (
+	// Unclaimed: no claim, the batch's increments are not in Redis.
+	Unclaimed ClaimState = iota
+	// Applied: the batch's increments are in Redis.
+	Applied
+	// Held: an analyticsctl rebuild holds the batch: its counts are in
+	// the PostgreSQL rollups, its increments are not in Redis, and it must
+	// not be applied (the rebuild writes the rollups instead).
+	Held
+)
+
+// holdPrefix starts the value of a claim held by a rebuild.
+const holdPrefix = "rebuild:"
+
+// Claim is a batch's claim as read from Redis.
+type Claim struct {
+	State ClaimState
+	// At is when the claim was set; zero when unknown (a claim of a
+	// version before claims carried their time).
+	At time.Time
+}
+
+// ParseClaim reads a claim's value.
+func ParseClaim(v string) Claim {
+	c := Claim{State: Applied}
+	if rest, ok := strings.CutPrefix(v, holdPrefix); ok {
+		c.State, v = Held, rest
+	}
+	// The version before wrote "1": no time.
+	if sec, err := strconv.ParseInt(v, 10, 64); err == nil && sec > 1 {
+		c.At = time.Unix(sec, 0).UTC()
+	}
+	return c
+}
+
+// BatchOfClaimKey returns the batch id of a claim key, and whether key is
+// one.
+func (l Layout) BatchOfClaimKey(key string) (string, bool) {
+	return strings.CutPrefix(key, l.ClaimKey(""))
+}
+
+// ReadClaims returns the claims of the batches, in order (pipelined GETs).
+func (l Layout) ReadClaims(ctx context.Context, rdb redis.UniversalClient, ids []string) ([]Claim, error) {
+	return readClaims(ctx, rdb, l.ClaimKey, ids)
+}
+
+func readClaims(ctx context.Context, c redis.Cmdable, key func(string) string, ids []string) ([]Claim, error) {
+	out := make([]Claim, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, key(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("counters: read claims: %w", err)
+	}
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return nil, fmt.Errorf("counters: read claim %s: %w", ids[i], err)
+		default:
+			out[i] = ParseClaim(v)
+		}
+	}
+	return out, nil
+}
+
+// HoldClaims makes a rebuild hold the batches: each gets the claim
+// "rebuild:<Unix time>" unless it is held already. A batch claimed as
+// applied is an error (the caller holds the outbox rows locked, so no
+// applier can have applied them since it read their claims).
+func (l Layout) HoldClaims(ctx context.Context, rdb redis.UniversalClient, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	v := holdPrefix + strconv.FormatInt(l.Clock().Unix(), 10)
+	cmds := make([]*redis.BoolCmd, len(ids))
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.SetNX(ctx, l.ClaimKey(id), v, 0)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("counters: hold batches: %w", err)
+	}
+	var taken []string
+	for i, cmd := range cmds {
+		if !cmd.Val() {
+			taken = append(taken, ids[i])
+		}
+	}
+	claims, err := l.ReadClaims(ctx, rdb, taken)
+	if err != nil {
+		return err
+	}
+	for i, c := range claims {
+		if c.State != Held {
+			return fmt.Errorf("counters: hold batch %s: it is claimed as applied", taken[i])
+		}
+	}
+	return nil
+}
+
+// ReleaseClaims deletes the claims of the batches. Only once a batch's
+// outbox row is gone (committed) may its claim go.
+func (l Layout) ReleaseClaims(ctx context.Context, rdb redis.UniversalClient, ids ...string) error {
+	return releaseClaims(ctx, rdb, l.ClaimKey, ids)
+}
+
+func releaseClaims(ctx context.Context, c redis.Cmdable, key func(string) string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// One DEL per key, pipelined: one round trip, and no CROSSSLOT error
+	// whatever the prefix.
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Del(ctx, key(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("counters: delete claims: %w", err)
+	}
+	return nil
+}
+
+// ScanClaims calls fn with every claim under the prefix, a few hundred at a
+// time (SCAN, on every master of a cluster). A claim deleted meanwhile is
+// left out.
+func (l Layout) ScanClaims(ctx context.Context, rdb redis.UniversalClient, fn func(ids []string, claims []Claim) error) error {
+	pattern := globEscape(l.ClaimKey("")) + "*"
+	var mu sync.Mutex // the masters of a cluster are scanned concurrently: fn is called one chunk at a time
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		const chunk = 500
+		iter := c.Scan(ctx, 0, pattern, chunk).Iterator()
+		var ids []string
+		flush := func() error {
+			claims, err := readClaims(ctx, c, l.ClaimKey, ids)
+			if err != nil {
+				return err
+			}
+			var keptIDs []string
+			var kept []Claim
+			for i, cl := range claims {
+				if cl.State != Unclaimed {
+					keptIDs, kept = append(keptIDs, ids[i]), append(kept, cl)
+				}
+			}
+			ids = ids[:0]
+			if len(kept) == 0 {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return fn(keptIDs, kept)
+		}
+		for iter.Next(ctx) {
+			if id, ok := l.BatchOfClaimKey(iter.Val()); ok {
+				ids = append(ids, id)
+			}
+			if len(ids) == chunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("counters: scan claims: %w", err)
+		}
+		return flush()
+	}
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	}
+	return scan(ctx, rdb)
+}
+
+// globEscape escapes the characters SCAN MATCH treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// CheckEvictionPolicy reads Redis' maxmemory-policy (on every master of a
+// cluster) and says whether the counters are safe under memory pressure:
+//
+//   - noeviction: safe ("", nil);
+//   - volatile-*: Redis may evict keys with a TTL, which are the daily
+//     hashes (and the monthly ones with a monthly TTL): a warning, since
+//     counts can go missing (analyticsctl rebuild restores them). Claims
+//     have no TTL, so nothing is ever counted twice;
+//   - allkeys-*: an error: any key may go, counter hashes and the claims
+//     that keep a batch from being counted twice;
+//   - CONFIG refused (managed Redis, ACLs) or an unknown policy: a warning.
+//
+// An error reaching Redis is returned as it is.
+func CheckEvictionPolicy(ctx context.Context, rdb redis.UniversalClient) (warning string, err error) {
+	var mu sync.Mutex
+	var policies []string
+	refused := ""
+	get := func(ctx context.Context, c redis.Cmdable) error {
+		res, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		if rerr, ok := errors.AsType[redis.Error](err); ok {
+			refused = rerr.Error()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p, ok := res["maxmemory-policy"]; ok {
+			policies = append(policies, p)
+		} else {
+			refused = "no maxmemory-policy in the CONFIG GET reply"
+		}
+		return nil
+	}
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return get(ctx, c) })
+	} else {
+		err = get(ctx, rdb)
+	}
+	if err != nil {
+		return "", fmt.Errorf("counters: read Redis maxmemory-policy: %w", err)
+	}
+	const fix = "CONFIG SET maxmemory-policy noeviction (and set it in redis.conf, or in the parameter group of a managed Redis)"
+	var warnings []string
+	for _, p := range policies {
+		switch {
+		case p == "noeviction":
+		case strings.HasPrefix(p, "allkeys-"):
+			return "", fmt.Errorf("counters: Redis maxmemory-policy is %s: under memory pressure Redis may evict any key, "+
+				"the counter hashes (counts lost until analyticsctl rebuild) and the claims of applied outbox batches "+
+				"(a batch then counted twice); run %s", p, fix)
+		case strings.HasPrefix(p, "volatile-"):
+			warnings = append(warnings, fmt.Sprintf("Redis maxmemory-policy is %s: under memory pressure Redis may evict the keys that have a TTL, "+
+				"the daily counter hashes (daily_ttl) and the monthly ones if monthly_ttl is set; Redis then shows less than PostgreSQL "+
+				"until analyticsctl rebuild (outbox claims have no TTL and are kept, so nothing is counted twice); "+
+				"to keep every count run %s", p, fix))
+		default:
+			warnings = append(warnings, fmt.Sprintf("Redis maxmemory-policy is %q, which this exporter does not know: "+
+				"make sure Redis never evicts keys; run %s", p, fix))
+		}
+	}
+	if refused != "" {
+		warnings = append(warnings, fmt.Sprintf("cannot read Redis maxmemory-policy (%s): make sure it is noeviction; "+
+			"with allkeys-* Redis may evict counts and the claims that keep a batch from being counted twice", refused))
+	}
+	return strings.Join(slices.Compact(warnings), "; "), nil
 }
