@@ -128,8 +128,13 @@ func newEnvWith(t testing.TB, dsn string, rdb redis.UniversalClient, prefix stri
 	t.Cleanup(pool.Close)
 	return &env{dsn: dsn, pool: pool, rdb: rdb, layout: counters.Layout{
 		Prefix: prefix, DailyTTL: 400 * 24 * time.Hour, ClaimTTL: 7 * 24 * time.Hour,
+		Now: func() time.Time { return testNow },
 	}}
 }
+
+// testNow is the clock of the tests' Redis layout: the days of 2025 the
+// tests write stay within daily_ttl whatever the date.
+var testNow = time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)
 
 func (e *env) store() *Store {
 	return New(e.pool, e.rdb, Config{Layout: e.layout})

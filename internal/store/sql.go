@@ -64,7 +64,4 @@ const (
 	ensurePartitionSQL = `SELECT analytics_ensure_partition($1::date)` // NULL: the month is retired
 	retiredAtSQL       = `SELECT retired_at FROM analytics_retired_months WHERE month = $1::date`
 	dropPartitionsSQL  = `SELECT analytics_drop_partitions_before($1::date)`
-	pendingOutboxSQL   = `SELECT batch_id::text, deltas FROM analytics_redis_outbox ORDER BY created_at, batch_id LIMIT $1`
-	deleteOutboxSQL    = `DELETE FROM analytics_redis_outbox WHERE batch_id = $1::uuid`
-	countOutboxSQL     = `SELECT count(*) FROM analytics_redis_outbox`
 )

@@ -21,16 +21,82 @@
 // After a batch met such an id, the next batches look their ids up first.
 // The same path catches a concurrent batch that stored one of the ids
 // between the look-up and the COPY. After the commit the outbox row is
-// applied to Redis by counters.Layout.Apply, which first claims the batch id
-// with SET NX, and is then deleted. So:
+// applied to Redis and deleted (see The outbox). So:
 //
 //   - a resent or retried batch inserts nothing and produces no deltas;
 //   - a crash or Redis outage between commit and Redis leaves the outbox row,
 //     which ApplyPendingOutbox applies later (at start and periodically);
-//   - an outbox row applied twice (crash after Apply, two collectors) is a
-//     no-op the second time thanks to the claim.
+//   - an outbox row reaches Redis once, whatever crashes, fails or runs
+//     concurrently (two collectors, a rebuild), below.
 //
 // Redis never learns an id before PostgreSQL has committed it.
+//
+// # The outbox
+//
+// Every applier of the outbox row of a batch X (X's own Write,
+// ApplyPendingOutbox in any collector) follows one protocol (outbox.go):
+//
+//  1. in a transaction T, delete X's row, unless another transaction holds
+//     it (FOR UPDATE SKIP LOCKED). T holds the row's lock from then on;
+//     nothing deleted: nothing to do;
+//  2. counters.Layout.Apply: one Lua script which, if X's claim key exists,
+//     writes nothing; otherwise checks every increment (no overflow, only
+//     integer counters), then sets the claim (no TTL) and applies all the
+//     increments;
+//  3. commit T;
+//  4. after a successful commit only, delete the claim.
+//
+// A batch Redis refuses (overflow), one held by an interrupted rebuild and
+// a row whose deltas cannot be decoded are rolled back at step 2 and left
+// in the outbox, logged once (StuckOutbox); the rows after them go on.
+// SweepClaims deletes the claims whose row is gone (a crash before step 4,
+// a failing DEL).
+//
+// Invariant: while X's row exists, X's claim exists exactly when X's
+// increments are in Redis. It holds in every state an applier, a crash or
+// a failure can reach:
+//
+//   - The batch transaction commits X's row before any claim of X can
+//     exist, with no increments of X in Redis. X is a fresh UUID: once
+//     deleted, its row never comes back.
+//   - Step 2 is atomic and all or nothing: a script error on the way would
+//     leave part of a batch applied, so the script first checks that no
+//     HINCRBY can fail, and writes the claim and the increments together or
+//     not at all (a refused batch writes nothing). If the claim exists it
+//     writes nothing. A Redis error of unknown outcome leaves one of the
+//     two states, both within the invariant.
+//   - Only the holder of X's row lock runs step 2 for X, so one applier at a
+//     time: an applier that read X's id before (ApplyPendingOutbox's page)
+//     calls Apply only after taking the row at step 1.
+//   - A crash or failure before step 3 rolls T back: the row is back, with
+//     the claim and the increments or with neither; the next applier
+//     applies X or finds it applied.
+//   - A commit that fails (committed or not, unknown) keeps the claim: if
+//     the row is back, its next apply is a no-op; if it is gone, the claim
+//     is a leftover.
+//   - The claim goes (step 4, SweepClaims) only once the row's delete is
+//     committed: from then on no applier passes step 1 for X again, so the
+//     claim protects nothing. SweepClaims reads the claim and then looks for
+//     the row; a row it does not see is deleted by a committed transaction
+//     (an uncommitted delete still shows the row to others). It spares
+//     claims younger than Layout.ClaimTTL (10 minutes by default), which
+//     their applier deletes itself.
+//   - A claim does not expire. Redis loses it only by eviction under an
+//     allkeys-* policy (counters.CheckEvictionPolicy refuses those; the
+//     volatile-* ones evict keys with a TTL only) or by losing its data,
+//     counters with it (analyticsctl rebuild).
+//
+// So X is applied at most once: a second apply needs step 2 to find no
+// claim while the row exists, after the first one set it. And at least
+// once: the row stays until a transaction commits step 3 after step 2
+// applied X or found it applied.
+//
+// analyticsctl rebuild --force, which replaces pending batches by the
+// rollups, holds their rows locked (FOR UPDATE) for its whole run, sets
+// their claims to "held" (counters.Layout.HoldClaims) before it writes
+// Redis, deletes the rows in the same transaction and then the claims. An
+// applier meeting a held claim (a rebuild that failed half way) leaves the
+// row alone: the rebuild's rerun settles it.
 //
 // # Duplicates and conflicts
 //
@@ -205,6 +271,7 @@ type Store struct {
 	months     sync.Map // business month (year*12 + month - 1) → monthState: partition ensured, or month retired
 	redisDown  atomic.Bool
 	probeFirst atomic.Int32 // batches left that look their ids up before copying
+	outbox     outboxState  // outbox rows left in place (outbox.go)
 }
 
 // New returns a Store writing through pool and rdb. It does no I/O.
@@ -782,86 +849,6 @@ func rejectedArgs(rows []rejectedRow) []any {
 		key[i] = r.dedupKey[:]
 	}
 	return []any{reason, field, message, name, product, id, at, raw, rawSize, rawSHA256, truncated, key}
-}
-
-// applyOutbox applies a committed batch's deltas to Redis and deletes its
-// outbox row. It reports whether Redis took them; on failure the row stays
-// for ApplyPendingOutbox, and one warning is logged per outage.
-func (s *Store) applyOutbox(ctx context.Context, batchID string, deltas []counters.Row) bool {
-	if _, err := s.layout.Apply(ctx, s.rdb, batchID, deltas); err != nil {
-		if s.redisDown.CompareAndSwap(false, true) {
-			s.logger.Warn("Redis update failed; counters stay in the PostgreSQL outbox and are applied when Redis answers again",
-				zap.Error(err))
-		}
-		return false
-	}
-	if s.redisDown.CompareAndSwap(true, false) {
-		s.logger.Info("Redis answers again; applying the outbox")
-	}
-	if _, err := s.pool.Exec(ctx, deleteOutboxSQL, batchID); err != nil {
-		// Harmless: the row is applied again later, and the claim makes
-		// that a no-op.
-		s.logger.Debug("outbox row applied but not deleted", zap.String("batch_id", batchID), zap.Error(err))
-	}
-	return true
-}
-
-// ApplyPendingOutbox applies every outbox row left behind (by a crash, a
-// Redis outage, or a batch still in flight: the claim makes applying one
-// twice harmless) and deletes it. It returns how many rows it applied and
-// the first error, which leaves the remaining rows for the next call.
-func (s *Store) ApplyPendingOutbox(ctx context.Context) (int, error) {
-	const page = 500
-	applied := 0
-	for {
-		type item struct {
-			id     string
-			deltas []byte
-		}
-		rows, err := s.pool.Query(ctx, pendingOutboxSQL, page)
-		if err != nil {
-			return applied, fmt.Errorf("store: read outbox: %w", err)
-		}
-		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
-			var it item
-			err := r.Scan(&it.id, &it.deltas)
-			return it, err
-		})
-		if err != nil {
-			return applied, fmt.Errorf("store: read outbox: %w", err)
-		}
-		for _, it := range items {
-			deltas, err := counters.DecodeRows(it.deltas)
-			if err != nil {
-				return applied, fmt.Errorf("store: outbox row %s: %w", it.id, err)
-			}
-			if _, err := s.layout.Apply(ctx, s.rdb, it.id, deltas); err != nil {
-				if s.redisDown.CompareAndSwap(false, true) {
-					s.logger.Warn("Redis update failed; counters stay in the PostgreSQL outbox", zap.Error(err))
-				}
-				return applied, err
-			}
-			if s.redisDown.CompareAndSwap(true, false) {
-				s.logger.Info("Redis answers again; applying the outbox")
-			}
-			if _, err := s.pool.Exec(ctx, deleteOutboxSQL, it.id); err != nil {
-				return applied, fmt.Errorf("store: delete outbox row %s: %w", it.id, err)
-			}
-			applied++
-		}
-		if len(items) < page {
-			return applied, nil
-		}
-	}
-}
-
-// PendingOutbox returns the number of outbox rows not yet applied to Redis.
-func (s *Store) PendingOutbox(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.pool.QueryRow(ctx, countOutboxSQL).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store: count outbox: %w", err)
-	}
-	return n, nil
 }
 
 // PermanentError is an error retrying cannot fix (so far only a rejected
