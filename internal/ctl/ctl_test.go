@@ -17,6 +17,7 @@ import (
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/store"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
 )
 
@@ -459,7 +460,8 @@ func TestRebuild(t *testing.T) {
 	require.Equal(t, ExitOK, code)
 	assert.Equal(t, rebuilt, dumpRedis(t, rdb, "analytics:"), "rebuild twice: identical")
 	assert.Equal(t, time.Duration(-1), rdb.TTL(ctx, "analytics:monthly:2025-12").Val(), "monthly keys never expire by default")
-	assert.Greater(t, rdb.TTL(ctx, "analytics:daily:2025-12-01").Val(), 9599*time.Hour)
+	assert.InDelta(t, float64(l.DayExpiry("2025-12-01").Sub(ctlTestNow)), float64(rdb.PTTL(ctx, "analytics:daily:2025-12-01").Val()), float64(5*time.Second),
+		"a day expires daily_ttl after its end")
 
 	// A day with stale counters but no rollups is emptied.
 	require.NoError(t, rdb.HSet(ctx, "analytics:daily:2025-12-20", "session.start:events", 7).Err())
@@ -471,8 +473,9 @@ func TestRebuild(t *testing.T) {
 }
 
 // TestRebuildPendingOutbox: rebuild refuses while a committed batch is not
-// yet applied to Redis; --force claims it, widens the period to every day
-// and month it touches, and the batch is then never applied twice.
+// yet applied to Redis; --force holds it, widens the period to every day
+// and month it touches, deletes its row and then its claim, and the batch
+// is never applied twice.
 func TestRebuildPendingOutbox(t *testing.T) {
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
@@ -482,7 +485,7 @@ func TestRebuildPendingOutbox(t *testing.T) {
 	o.KeyPrefix = prefix
 	l := o.Layout()
 	seed(t, dsn, rdb, l, loadFixture(t))
-	id, rows := pendingBatch(t, dsn, []fixtureEvent{
+	id, _ := pendingBatch(t, dsn, []fixtureEvent{
 		{ID: "e15", Name: "session.start", Date: "2025-12-03", SessionID: "s15"},
 		{ID: "e16", Name: "session.start", Date: "2025-11-30", SessionID: "s16"},
 	})
@@ -496,7 +499,7 @@ func TestRebuildPendingOutbox(t *testing.T) {
 		"  batch "+id+" of 2025-12-03T02:00:00Z, 2025-11-30..2025-12-03\n"+
 		"their counts are already in the rollups, so applying them after a rebuild would count them twice.\n"+
 		"Let the collector drain them (`analyticsctl verify` lists them) and run rebuild again, or rerun with --force:\n"+
-		"rebuild then claims them so that they are never applied, and rebuilds every day and month they touch\n", stderr)
+		"rebuild then holds them so that they are never applied, and rebuilds every day and month they touch\n", stderr)
 	assert.Equal(t, before, dumpRedis(t, rdb, prefix), "a refused rebuild changes nothing")
 
 	code, stdout, stderr = ctlRun(t, append([]string{"rebuild", "--from", "2025-12-03", "--force"}, flags...)...)
@@ -512,9 +515,10 @@ func TestRebuildPendingOutbox(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM analytics_redis_outbox`).Scan(&n))
 	assert.Equal(t, 0, n, "the claimed outbox row is deleted")
-	applied, err := l.Apply(ctx, rdb, id, rows)
+	assert.Equal(t, int64(0), rdb.Exists(ctx, l.ClaimKey(id)).Val(), "and then its claim")
+	applied, err := store.New(pool, rdb, store.Config{Layout: l}).ApplyPendingOutbox(ctx)
 	require.NoError(t, err)
-	assert.False(t, applied, "the exporter's late apply of the claimed batch is a no-op")
+	assert.Equal(t, 0, applied, "the exporter has nothing left to apply")
 	assert.Equal(t, "2", rdb.HGet(ctx, l.DailyKey("2025-11-30"), "session.start:events").Val())
 	assert.Equal(t, "4", rdb.HGet(ctx, l.MonthlyKey("2025-12"), "session.start:events").Val())
 

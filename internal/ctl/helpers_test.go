@@ -147,6 +147,9 @@ func seed(t *testing.T, dsn string, rdb redis.UniversalClient, l counters.Layout
 	insertEvents(t, conn, evs)
 	rows := rowsOf(t, evs)
 	addRollups(t, conn, rows)
+	if l.Now == nil {
+		l.Now = clock
+	}
 	applied, err := l.Apply(ctx, rdb, "seed-"+t.Name(), rows)
 	require.NoError(t, err)
 	require.True(t, applied)
@@ -157,8 +160,24 @@ func seed(t *testing.T, dsn string, rdb redis.UniversalClient, l counters.Layout
 // and the output.
 func ctlRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return ctlRunWith(t, testHooks{}, args...)
+}
+
+// ctlTestNow is the clock of rebuild and verify in the tests (and of seed):
+// the fixture's days of 2025 stay within the default daily_ttl whatever the
+// date.
+var ctlTestNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func clock() time.Time { return ctlTestNow }
+
+// ctlRunWith is ctlRun with test hooks (the clock defaults to ctlTestNow).
+func ctlRunWith(t *testing.T, h testHooks, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	if h.now == nil {
+		h.now = clock
+	}
 	var out, errOut bytes.Buffer
-	code = Run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
+	code = Run(withTestHooks(context.Background(), h), args, func(string) string { return "" }, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

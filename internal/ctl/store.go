@@ -3,12 +3,10 @@ package ctl
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
@@ -92,107 +90,4 @@ func partitionExists(ctx context.Context, q querier, m string) (bool, error) {
 		return false, fmt.Errorf("look up partition %s: %w", name, err)
 	}
 	return ok, nil
-}
-
-const (
-	outboxSQL     = `SELECT batch_id::text, created_at, deltas FROM analytics_redis_outbox ORDER BY created_at, batch_id`
-	outboxLockSQL = outboxSQL + ` FOR UPDATE`
-)
-
-// outboxBatch is a row of analytics_redis_outbox: the counter deltas of a
-// committed batch that have not been applied to Redis yet.
-type outboxBatch struct {
-	ID      string
-	Created time.Time
-	Rows    []counters.Row
-	days    []string // sorted
-	months  []string // sorted
-}
-
-// touches reports whether the batch changes a key of one of the months.
-func (b *outboxBatch) touches(months map[string]bool) bool {
-	for _, m := range b.months {
-		if months[m] {
-			return true
-		}
-	}
-	return false
-}
-
-func (b *outboxBatch) span() string {
-	if len(b.days) == 0 {
-		return "nothing"
-	}
-	if len(b.days) == 1 {
-		return b.days[0]
-	}
-	return b.days[0] + ".." + b.days[len(b.days)-1]
-}
-
-// pendingOutbox returns the outbox batches whose claim key is not in Redis:
-// those not applied yet. A batch that is claimed has been applied (the
-// exporter deletes its row right after) and is left out. The rows are
-// locked with FOR UPDATE when lock is set (rebuild claims them).
-func pendingOutbox(ctx context.Context, q querier, rdb redis.UniversalClient, l counters.Layout, lock bool) ([]*outboxBatch, error) {
-	sql := outboxSQL
-	if lock {
-		sql = outboxLockSQL
-	}
-	rows, err := q.Query(ctx, sql)
-	if err != nil {
-		return nil, fmt.Errorf("read the Redis outbox: %w", err)
-	}
-	var all []*outboxBatch
-	for rows.Next() {
-		var b outboxBatch
-		var deltas []byte
-		if err := rows.Scan(&b.ID, &b.Created, &deltas); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read the Redis outbox: %w", err)
-		}
-		if b.Rows, err = counters.DecodeRows(deltas); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("outbox batch %s: %w", b.ID, err)
-		}
-		seenD, seenM := map[string]bool{}, map[string]bool{}
-		for _, r := range b.Rows {
-			if !seenD[r.Date] {
-				seenD[r.Date] = true
-				b.days = append(b.days, r.Date)
-			}
-			if m := counters.MonthOf(r.Date); !seenM[m] {
-				seenM[m] = true
-				b.months = append(b.months, m)
-			}
-		}
-		slices.Sort(b.days)
-		slices.Sort(b.months)
-		all = append(all, &b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the Redis outbox: %w", err)
-	}
-	if len(all) == 0 {
-		return nil, nil
-	}
-	// One EXISTS per batch, pipelined (claim keys may live in different
-	// cluster slots, so no multi-key EXISTS).
-	cmds := make([]*redis.IntCmd, len(all))
-	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, b := range all {
-			cmds[i] = p.Exists(ctx, l.ClaimKey(b.ID))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("check outbox claims in Redis: %w", err)
-	}
-	var pending []*outboxBatch
-	for i, b := range all {
-		if cmds[i].Val() == 0 {
-			pending = append(pending, b)
-		}
-	}
-	return pending, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -118,9 +119,15 @@ type verifyReport struct {
 //     has dropped, and with --no-raw).
 //
 // Pending outbox batches (committed in PostgreSQL, not yet applied to
-// Redis) that touch those months are listed and count as differences;
-// with --allow-pending their deltas are added to the Redis side instead,
-// so the check is "Redis + pending = PostgreSQL".
+// Redis, including those an interrupted rebuild holds) that touch those
+// months are listed and count as differences; with --allow-pending their
+// deltas are added to the Redis side instead, so the check is "Redis +
+// pending = PostgreSQL". An outbox row whose deltas cannot be decoded is
+// listed and counts as a difference, whatever the period.
+//
+// A day (or month) past its Redis expiry (daily_ttl, monthly_ttl; see
+// counters.Layout) is not in Redis by design: it is noted and not compared
+// with Redis (its rollups are still checked against the raw events).
 func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlagSet("verify", o, stderr)
 	var pf periodFlags
@@ -148,7 +155,7 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 		return ExitError, err
 	}
 	defer func() { _ = rdb.Close() }() // the command is over: a close error changes nothing
-	layout := o.Layout()
+	layout := hooksOf(ctx).layout(o.Layout())
 
 	// One consistent snapshot of PostgreSQL for rollups, raw events and the
 	// outbox.
@@ -162,20 +169,28 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 	for _, m := range pd.months {
 		monthSet[m] = true
 	}
-	all, err := pendingOutbox(ctx, tx, rdb, layout, false)
+	all, err := readOutbox(ctx, tx, rdb, layout, false)
 	if err != nil {
 		return ExitError, err
 	}
 	var pending []*outboxBatch
 	for _, b := range all {
-		if b.touches(monthSet) {
+		if b.unapplied() && b.touches(monthSet) {
 			pending = append(pending, b)
 		}
 	}
-	rep := verifyReport{days: len(pd.days), months: len(pd.months), pending: len(pending)}
+	bad := undecodable(all)
+	rep := verifyReport{days: len(pd.days), months: len(pd.months), pending: len(pending) + len(bad)}
+	for _, m := range bad {
+		printLine(stdout, m)
+	}
+	rep.diffs += len(bad)
 	pendingAgg := counters.NewAggregator()
 	for _, b := range pending {
 		verb := "not yet applied to Redis (the pipeline is not drained)"
+		if b.State == counters.Held {
+			verb = "held by a rebuild that did not finish, not applied to Redis (run analyticsctl rebuild --force again)"
+		}
 		if *allowPending {
 			verb += "; added to the Redis side (--allow-pending)"
 		}
@@ -201,7 +216,12 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 			return ExitError, err
 		}
 		// Redis days against the rollups.
+		var past []string
 		for _, day := range pd.daysOf[m] {
+			if !layout.KeepsDay(day) {
+				past = append(past, day)
+				continue
+			}
 			redisRows, err := layout.ReadDay(ctx, rdb, day)
 			if err != nil {
 				return ExitError, err
@@ -209,19 +229,24 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 			redisRows = plus(redisRows, rowsOfDay(pendingRows, day))
 			rep.diffs += printDiffs(stdout, compare(redisRows, rowsOfDay(rollups, day), "redis", "postgres"))
 		}
+		notePast(stdout, past)
 		// The Redis month against the whole month's rollups.
-		redisMonth, err := layout.ReadMonth(ctx, rdb, m)
-		if err != nil {
-			return ExitError, err
-		}
-		var pendingOfMonth []counters.Row
-		for _, r := range pendingRows {
-			if counters.MonthOf(r.Date) == m {
-				pendingOfMonth = append(pendingOfMonth, r)
+		if layout.KeepsMonth(m) {
+			redisMonth, err := layout.ReadMonth(ctx, rdb, m)
+			if err != nil {
+				return ExitError, err
 			}
+			var pendingOfMonth []counters.Row
+			for _, r := range pendingRows {
+				if counters.MonthOf(r.Date) == m {
+					pendingOfMonth = append(pendingOfMonth, r)
+				}
+			}
+			redisMonth = plus(redisMonth, monthTotals(pendingOfMonth))
+			rep.diffs += printDiffs(stdout, compare(redisMonth, monthTotals(rollups), "redis", "postgres"))
+		} else {
+			printf(stdout, "note: %s: month past the Redis TTL, not kept in Redis\n", m)
 		}
-		redisMonth = plus(redisMonth, monthTotals(pendingOfMonth))
-		rep.diffs += printDiffs(stdout, compare(redisMonth, monthTotals(rollups), "redis", "postgres"))
 
 		// The rollups against the raw events.
 		if *noRaw {
@@ -261,6 +286,31 @@ func runVerify(ctx context.Context, o *Options, args []string, stdout, stderr io
 		return ExitDifferences, nil
 	}
 	return ExitOK, nil
+}
+
+// notePast notes the days (sorted) past their Redis expiry, one line per
+// run of consecutive days.
+func notePast(w io.Writer, days []string) {
+	for i := 0; i < len(days); {
+		j := i
+		for j+1 < len(days) && nextDay(days[j]) == days[j+1] {
+			j++
+		}
+		if i == j {
+			printf(w, "note: %s: day past the Redis TTL, not kept in Redis\n", days[i])
+		} else {
+			printf(w, "note: %s..%s: days past the Redis TTL, not kept in Redis\n", days[i], days[j])
+		}
+		i = j + 1
+	}
+}
+
+func nextDay(d string) string {
+	t, err := time.Parse(counters.DateLayout, d)
+	if err != nil {
+		return ""
+	}
+	return t.AddDate(0, 0, 1).Format(counters.DateLayout)
 }
 
 // plus adds extra rows to rows by cell.
