@@ -59,13 +59,11 @@ type analyticsExporter struct {
 	// redisSeen is set once Redis answered (and its eviction policy was checked).
 	redisSeen atomic.Bool
 
-	// checkEviction checks Redis' maxmemory-policy when Redis first answers:
-	// an error fails Start (or is logged, if Redis answers only later), a
-	// warning is logged. nil until counters.CheckEvictionPolicy lands; then
-	// newExporter sets it to that.
+	// checkEviction checks Redis' maxmemory-policy when Redis first answers
+	// (counters.CheckEvictionPolicy): an error fails Start (or is logged, if
+	// Redis answers only later), a warning is logged.
 	checkEviction func(ctx context.Context, rdb redis.UniversalClient) (warning string, err error)
-	// sweepClaims runs with the hourly maintenance. nil until
-	// (*store.Store).SweepClaims lands; then newExporter sets it to that.
+	// sweepClaims runs with the hourly maintenance ((*store.Store).SweepClaims).
 	sweepClaims func(st *store.Store, ctx context.Context) (int, error)
 	// maintEvery is maintenanceInterval (tests shorten it).
 	maintEvery time.Duration
@@ -81,7 +79,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*analyticsExporter, error)
 	}
 	return &analyticsExporter{
 		cfg: cfg, logger: set.Logger, tel: tel,
-		maintEvery: maintenanceInterval,
+		maintEvery:    maintenanceInterval,
+		checkEviction: counters.CheckEvictionPolicy,
+		sweepClaims:   (*store.Store).SweepClaims,
 	}, nil
 }
 
