@@ -208,9 +208,42 @@ func TestRetiredMonthsMigration(t *testing.T) {
 	assert.Equal(t, "analytics_events_2025_11", *partition("2025-11-30"), "006 recreates any month")
 	assert.Equal(t, []string{"analytics_events_2025_11"}, texts(t, conn, `SELECT analytics_drop_partitions_before('2025-12-15')`))
 
-	require.NoError(t, migrations.Up(dsn))
+	require.NoError(t, migrations.To(dsn, 7))
 	v, dirty, err := migrations.Version(dsn)
 	require.NoError(t, err)
 	assert.Equal(t, []any{uint(7), false}, []any{v, dirty})
 	assert.Equal(t, []string{"2025-09-01 unknown", "2025-11-01 unknown"}, retired(), "both have rollups and no partition")
+}
+
+// TestRollupSumsNumericMigration: 008 turns the measure sums into numeric,
+// keeping every value; a sum beyond bigint is then stored exactly, and 008's
+// down refuses to lose it (and changes nothing) until it fits again.
+func TestRollupSumsNumericMigration(t *testing.T) {
+	dsn, _ := testdb.Schema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(ctx) }()
+	require.NoError(t, migrations.To(dsn, 7))
+	exec(t, conn, `INSERT INTO analytics_daily_rollup (business_date, event_name, events, measure_count, measure_sum_micro) VALUES ('2025-12-01', 'chat.cost', 9, 9, 9000000000000000000)`)
+	exec(t, conn, `INSERT INTO analytics_agent_daily_rollup (business_date, agent_id, event_name, events, measure_count, measure_sum_micro) VALUES ('2025-12-01', 'a1', 'chat.cost', 1, 1, -5)`)
+
+	require.NoError(t, migrations.To(dsn, 8))
+	exec(t, conn, `UPDATE analytics_daily_rollup SET measure_sum_micro = measure_sum_micro + 1000000000000000000`)
+	assert.Equal(t, []string{"10000000000000000000"}, texts(t, conn, `SELECT measure_sum_micro::text FROM analytics_daily_rollup`))
+	assert.Equal(t, []string{"-5"}, texts(t, conn, `SELECT measure_sum_micro::text FROM analytics_agent_daily_rollup`))
+
+	require.Error(t, migrations.To(dsn, 7), "a sum beyond bigint cannot go back")
+	// The failed down left schema 8 marked "7, dirty": what an operator
+	// does with `migrate force 8`.
+	exec(t, conn, `UPDATE analytics_schema_migrations SET version = 8, dirty = false`)
+	assert.Equal(t, []string{"10000000000000000000"}, texts(t, conn, `SELECT measure_sum_micro::text FROM analytics_daily_rollup`), "nothing changed")
+	exec(t, conn, `UPDATE analytics_daily_rollup SET measure_sum_micro = 42`)
+	require.NoError(t, migrations.To(dsn, 7))
+	assert.Equal(t, []string{"bigint"}, texts(t, conn, `SELECT data_type::text FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'analytics_daily_rollup' AND column_name = 'measure_sum_micro'`))
+	require.NoError(t, migrations.Up(dsn))
+	v, dirty, err := migrations.Version(dsn)
+	require.NoError(t, err)
+	assert.Equal(t, []any{uint(8), false}, []any{v, dirty})
 }

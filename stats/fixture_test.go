@@ -74,7 +74,7 @@ func loadEvents(t testing.TB, dsn string, events []fixtureEvent, loc *time.Locat
 				require.True(t, isNum, "fixture event %s: %s is not a number", e.ID, def.Measure)
 				micro, ok := counters.Micro(f)
 				require.True(t, ok)
-				v.MeasureCount, v.MeasureSumMicro = 1, micro
+				v.MeasureCount, v.MeasureSumMicro = 1, counters.SumOf(micro)
 			}
 		}
 		if def.Flag != "" {

@@ -3,6 +3,8 @@ package stats
 import (
 	"fmt"
 	"math/big"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"strconv"
 	"strings"
 	"time"
@@ -202,12 +204,12 @@ func ratio(num, den int64) *big.Rat {
 
 // avgMicro returns the average of a measure kept as a sum of millionths:
 // sumMicro / (count × 10⁶), exactly, or nil when count is zero.
-func avgMicro(sumMicro, count int64) *big.Rat {
+func avgMicro(sumMicro counters.Sum, count int64) *big.Rat {
 	if count == 0 {
 		return nil
 	}
 	den := new(big.Int).Mul(big.NewInt(count), big.NewInt(1_000_000))
-	return new(big.Rat).SetFrac(big.NewInt(sumMicro), den)
+	return new(big.Rat).SetFrac(sumMicro.Big(), den)
 }
 
 // ratFloat converts an exact value to the nearest float64 for the raw

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 func rat(s string) *big.Rat {
@@ -188,10 +190,13 @@ func TestParseMonth(t *testing.T) {
 
 func TestRatioAndAverage(t *testing.T) {
 	assert.Nil(t, ratio(5, 0))
-	assert.Nil(t, avgMicro(0, 0))
+	assert.Nil(t, avgMicro(counters.SumOf(0), 0))
 	assert.Equal(t, "7/12", ratio(7, 12).String())
 	// 5,800 ms over 4 messages, in millionths: exactly 1450 ms.
-	assert.Equal(t, "1450/1", avgMicro(5_800_000_000, 4).String())
+	assert.Equal(t, "1450/1", avgMicro(counters.SumOf(5_800_000_000), 4).String())
 	// Sums far past float64's exact range stay exact.
-	assert.Equal(t, "4611686018427387903/2000000", avgMicro(1<<62-1, 2).String())
+	assert.Equal(t, "4611686018427387903/2000000", avgMicro(counters.SumOf(1<<62-1), 2).String())
+	past64, err := counters.ParseSum("30000000000000000000") // 3e19 millionths over 3 events
+	require.NoError(t, err)
+	assert.Equal(t, "10000000000000", avgMicro(past64, 3).FloatString(0))
 }

@@ -107,7 +107,7 @@ func agentMetrics(t Totals) AgentMetrics {
 		Transfers:       t[evTransfer].Events,
 	}
 	if logout.MeasureCount > 0 {
-		a.OnlineSeconds = new(big.Rat).SetFrac(big.NewInt(logout.MeasureSumMicro), big.NewInt(1_000_000))
+		a.OnlineSeconds = logout.MeasureSumMicro.Rat()
 	}
 	return a
 }

@@ -21,7 +21,7 @@ const (
 	queryMonthTotals = `
 SELECT event_name,
        sum(events)::bigint, sum(measure_count)::bigint,
-       sum(measure_sum_micro)::bigint, sum(flag_true)::bigint,
+       sum(measure_sum_micro), sum(flag_true)::bigint,
        max(updated_at)
 FROM analytics_daily_rollup
 WHERE business_date >= $1 AND business_date < $2
@@ -42,7 +42,7 @@ WHERE replayed_at IS NULL
 	queryAgentTotals = `
 SELECT agent_id, event_name,
        sum(events)::bigint, sum(measure_count)::bigint,
-       sum(measure_sum_micro)::bigint, sum(flag_true)::bigint
+       sum(measure_sum_micro), sum(flag_true)::bigint
 FROM analytics_agent_daily_rollup
 WHERE business_date >= $1 AND business_date < $2
 GROUP BY agent_id, event_name

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -695,4 +696,31 @@ func TestStoreMatchesFixture(t *testing.T) {
 	want := read(viaSQL)
 	require.Len(t, want, 50) // 31 all-agents rows, 19 per-agent rows
 	assert.Equal(t, want, read(viaStore))
+}
+
+// TestSumsBeyond64Bits: a month whose measure sums leave 64 bits (days of a
+// custom catalog's measure at catalog.MaxMeasure) still answers 200 with the
+// exact average: the rollups keep sums as numeric, the stats read them into
+// a 128-bit counters.Sum.
+func TestSumsBeyond64Bits(t *testing.T) {
+	dsn, _ := testdb.Migrated(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	// Two days of 4 session.message each, 8e18 + 9e18 millionths: the
+	// month's sum, 1.7e19, is past int64 (9.22e18).
+	_, err = pool.Exec(context.Background(), `INSERT INTO analytics_daily_rollup
+		(business_date, event_name, events, measure_count, measure_sum_micro) VALUES
+		('2025-10-10', 'session.message', 4, 4, 8000000000000000000),
+		('2025-10-11', 'session.message', 4, 4, 9000000000000000000),
+		('2025-10-10', 'session.start', 3, 0, 0)`)
+	require.NoError(t, err)
+	srv := newTestServer(t, dsn, "")
+	r := get(t, srv, "/api/analytics/summary?month=2025-10&lang=en", "")
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	// 1.7e19 millionths over 8 messages: 2,125,000,000,000 ms.
+	assert.Contains(t, r.body, `"avg_response_time":{"value":2125000000000,"unit":"ms"`)
+	for _, path := range []string{"/api/analytics/case-study?month=2025-10", "/api/analytics/agents?month=2025-10", "/report?month=2025-10"} {
+		assert.Equal(t, http.StatusOK, get(t, srv, path, "").status, path)
+	}
 }

@@ -188,7 +188,7 @@ func (h *harness) sumMetric(_ testing.TB, name string) map[string]int64 {
 func row(date, agent, event string, n, mc, ms, f int64) counters.Row {
 	return counters.Row{
 		Cell:   counters.Cell{Date: date, AgentID: agent, Event: event},
-		Values: counters.Values{Events: n, MeasureCount: mc, MeasureSumMicro: ms, FlagTrue: f},
+		Values: counters.Values{Events: n, MeasureCount: mc, MeasureSumMicro: counters.SumOf(ms), FlagTrue: f},
 	}
 }
 

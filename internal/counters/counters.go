@@ -22,11 +22,12 @@ const (
 
 // Values are the four numbers kept per counter cell. Sums are in integer
 // millionths of the measure's unit (see Micro) so every store adds exactly
-// the same integers.
+// the same integers; a sum is a 128-bit Sum, which no bounded input can
+// overflow, the counts 64-bit (one per event).
 type Values struct {
 	Events          int64 `json:"n"`
 	MeasureCount    int64 `json:"mc,omitempty"`
-	MeasureSumMicro int64 `json:"ms,omitempty"`
+	MeasureSumMicro Sum   `json:"ms,omitzero"`
 	FlagTrue        int64 `json:"f,omitempty"`
 }
 
@@ -34,7 +35,7 @@ type Values struct {
 func (v *Values) Add(o Values) {
 	v.Events += o.Events
 	v.MeasureCount += o.MeasureCount
-	v.MeasureSumMicro += o.MeasureSumMicro
+	v.MeasureSumMicro = v.MeasureSumMicro.Add(o.MeasureSumMicro)
 	v.FlagTrue += o.FlagTrue
 }
 

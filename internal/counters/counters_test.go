@@ -41,8 +41,8 @@ func TestApplyExactlyOnceAndReplace(t *testing.T) {
 	l := Layout{Prefix: prefix}
 	rows := []Row{
 		{Cell{Date: "2025-11-30", Event: "session.start"}, Values{Events: 2}},
-		{Cell{Date: "2025-12-01", Event: "session.message"}, Values{Events: 3, MeasureCount: 3, MeasureSumMicro: 4_500_000}},
-		{Cell{Date: "2025-12-01", AgentID: "a:1", Event: "ticket.closed"}, Values{Events: 2, MeasureCount: 2, MeasureSumMicro: 7_000_000, FlagTrue: 1}},
+		{Cell{Date: "2025-12-01", Event: "session.message"}, Values{Events: 3, MeasureCount: 3, MeasureSumMicro: SumOf(4_500_000)}},
+		{Cell{Date: "2025-12-01", AgentID: "a:1", Event: "ticket.closed"}, Values{Events: 2, MeasureCount: 2, MeasureSumMicro: SumOf(7_000_000), FlagTrue: 1}},
 	}
 	applied, err := l.Apply(ctx, rdb, "b1", rows)
 	require.NoError(t, err)

@@ -166,7 +166,7 @@ type hashOp struct {
 	key    string
 	ttl    time.Duration // until its expiry; 0 = none
 	past   bool          // past its expiry: not written, deleted if still there
-	fields map[string]int64
+	fields map[string]Sum
 }
 
 // pexpire is the script's expiry argument of op: milliseconds to live, 0 for
@@ -192,7 +192,7 @@ func (l Layout) ops(rows []Row) []*hashOp {
 		if op, ok := byKey[key]; ok {
 			return op
 		}
-		op := &hashOp{key: key, fields: map[string]int64{}}
+		op := &hashOp{key: key, fields: map[string]Sum{}}
 		if !expiry.IsZero() {
 			// Relative to our clock, so that Redis' clock does not matter
 			// (and a test's fixed clock works).
@@ -217,18 +217,19 @@ func (l Layout) ops(rows []Row) []*hashOp {
 			if op.past {
 				continue
 			}
-			addField(op, r.AgentID, r.Event, FieldEvents, r.Events)
-			addField(op, r.AgentID, r.Event, FieldMeasureCount, r.MeasureCount)
+			addField(op, r.AgentID, r.Event, FieldEvents, SumOf(r.Events))
+			addField(op, r.AgentID, r.Event, FieldMeasureCount, SumOf(r.MeasureCount))
 			addField(op, r.AgentID, r.Event, FieldMeasureSumMicro, r.MeasureSumMicro)
-			addField(op, r.AgentID, r.Event, FieldFlagTrue, r.FlagTrue)
+			addField(op, r.AgentID, r.Event, FieldFlagTrue, SumOf(r.FlagTrue))
 		}
 	}
 	return order
 }
 
-func addField(op *hashOp, agent, event, field string, v int64) {
-	if v != 0 {
-		op.fields[FieldName(agent, event, field)] += v
+func addField(op *hashOp, agent, event, field string, v Sum) {
+	if !v.IsZero() {
+		k := FieldName(agent, event, field)
+		op.fields[k] = op.fields[k].Add(v)
 	}
 }
 
@@ -352,7 +353,9 @@ func (l Layout) Apply(ctx context.Context, rdb redis.Scripter, batchID string, r
 		keys = append(keys, op.key)
 		args = append(args, op.pexpire(), len(op.fields))
 		for f, v := range op.fields {
-			args = append(args, f, v)
+			// In decimal: a sum beyond 64 bits reaches the script, which
+			// refuses the batch whole (ErrOverflow).
+			args = append(args, f, v.String())
 		}
 	}
 	res, err := applyScript.Run(ctx, rdb, keys, args...).Int64()
@@ -402,7 +405,11 @@ func (l Layout) Replace(ctx context.Context, rdb redis.UniversalClient, days, mo
 			}
 			vals := make([]any, 0, 2*len(op.fields))
 			for f, v := range op.fields {
-				vals = append(vals, f, v)
+				n, ok := v.Int64()
+				if !ok {
+					return fmt.Errorf("%w: %s field %s would be %s, beyond Redis' 64-bit integers", ErrOverflow, k, f, v)
+				}
+				vals = append(vals, f, n)
 			}
 			p.HSet(ctx, k, vals...)
 			if ms := op.pexpire(); ms > 0 {
@@ -455,7 +462,7 @@ func (l Layout) read(ctx context.Context, rdb redis.UniversalClient, date, allKe
 			case FieldMeasureCount:
 				v.MeasureCount = n
 			case FieldMeasureSumMicro:
-				v.MeasureSumMicro = n
+				v.MeasureSumMicro = SumOf(n)
 			case FieldFlagTrue:
 				v.FlagTrue = n
 			default:

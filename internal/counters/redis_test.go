@@ -22,7 +22,7 @@ func TestApplyRefusesBatchWhole(t *testing.T) {
 	ctx := context.Background()
 	rows := []Row{
 		{Cell{Date: "2025-12-01", Event: "session.start"}, Values{Events: 1}},
-		{Cell{Date: "2025-12-01", AgentID: "a1", Event: "ticket.closed"}, Values{Events: 1, MeasureCount: 1, MeasureSumMicro: 5}},
+		{Cell{Date: "2025-12-01", AgentID: "a1", Event: "ticket.closed"}, Values{Events: 1, MeasureCount: 1, MeasureSumMicro: SumOf(5)}},
 		{Cell{Date: "2025-12-02", Event: "session.start"}, Values{Events: 1}},
 	}
 	const field = "session.start:events"
@@ -79,7 +79,7 @@ func TestApplyRefusesBatchWhole(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, []Row{
 				{Cell{Date: "2025-12", Event: "session.start"}, Values{Events: 2}},
-				{Cell{Date: "2025-12", AgentID: "a1", Event: "ticket.closed"}, Values{Events: 1, MeasureCount: 1, MeasureSumMicro: 5}},
+				{Cell{Date: "2025-12", AgentID: "a1", Event: "ticket.closed"}, Values{Events: 1, MeasureCount: 1, MeasureSumMicro: SumOf(5)}},
 			}, got)
 		})
 	}

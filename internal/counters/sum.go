@@ -166,3 +166,9 @@ func (s *Sum) ScanNumeric(n pgtype.Numeric) error {
 func (s Sum) NumericValue() (pgtype.Numeric, error) {
 	return pgtype.Numeric{Int: s.Big(), Valid: true}, nil
 }
+
+// ScanInt64 lets pgx scan a bigint column (or a sum cast to bigint) into s.
+func (s *Sum) ScanInt64(v pgtype.Int8) error {
+	*s = SumOf(v.Int64) // NULL (v.Valid false) is 0
+	return nil
+}

@@ -38,15 +38,15 @@ type (
 //	2025-12-02 ticket.closed: a1 4 h sla, a2 6.1 h not, none 2 h sla
 var fixtureRows = []counters.Row{
 	{Cell: cell{Date: "2025-11-30", Event: "session.start"}, Values: values{Events: 1}},
-	{Cell: cell{Date: "2025-12-01", Event: "agent.session_takeover"}, Values: values{Events: 3, MeasureCount: 3, MeasureSumMicro: 50_250_001}},
-	{Cell: cell{Date: "2025-12-01", Event: "session.message"}, Values: values{Events: 3, MeasureCount: 3, MeasureSumMicro: 1_500_623_460}},
+	{Cell: cell{Date: "2025-12-01", Event: "agent.session_takeover"}, Values: values{Events: 3, MeasureCount: 3, MeasureSumMicro: counters.SumOf(50_250_001)}},
+	{Cell: cell{Date: "2025-12-01", Event: "session.message"}, Values: values{Events: 3, MeasureCount: 3, MeasureSumMicro: counters.SumOf(1_500_623_460)}},
 	{Cell: cell{Date: "2025-12-01", Event: "session.start"}, Values: values{Events: 3}},
-	{Cell: cell{Date: "2025-12-01", AgentID: "a1", Event: "agent.session_takeover"}, Values: values{Events: 2, MeasureCount: 2, MeasureSumMicro: 42_250_001}},
-	{Cell: cell{Date: "2025-12-01", AgentID: "a2", Event: "agent.session_takeover"}, Values: values{Events: 1, MeasureCount: 1, MeasureSumMicro: 8_000_000}},
+	{Cell: cell{Date: "2025-12-01", AgentID: "a1", Event: "agent.session_takeover"}, Values: values{Events: 2, MeasureCount: 2, MeasureSumMicro: counters.SumOf(42_250_001)}},
+	{Cell: cell{Date: "2025-12-01", AgentID: "a2", Event: "agent.session_takeover"}, Values: values{Events: 1, MeasureCount: 1, MeasureSumMicro: counters.SumOf(8_000_000)}},
 	{Cell: cell{Date: "2025-12-02", Event: "query.order"}, Values: values{Events: 1, FlagTrue: 1}},
-	{Cell: cell{Date: "2025-12-02", Event: "ticket.closed"}, Values: values{Events: 3, MeasureCount: 3, MeasureSumMicro: 12_100_000, FlagTrue: 2}},
-	{Cell: cell{Date: "2025-12-02", AgentID: "a1", Event: "ticket.closed"}, Values: values{Events: 1, MeasureCount: 1, MeasureSumMicro: 4_000_000, FlagTrue: 1}},
-	{Cell: cell{Date: "2025-12-02", AgentID: "a2", Event: "ticket.closed"}, Values: values{Events: 1, MeasureCount: 1, MeasureSumMicro: 6_100_000}},
+	{Cell: cell{Date: "2025-12-02", Event: "ticket.closed"}, Values: values{Events: 3, MeasureCount: 3, MeasureSumMicro: counters.SumOf(12_100_000), FlagTrue: 2}},
+	{Cell: cell{Date: "2025-12-02", AgentID: "a1", Event: "ticket.closed"}, Values: values{Events: 1, MeasureCount: 1, MeasureSumMicro: counters.SumOf(4_000_000), FlagTrue: 1}},
+	{Cell: cell{Date: "2025-12-02", AgentID: "a2", Event: "ticket.closed"}, Values: values{Events: 1, MeasureCount: 1, MeasureSumMicro: counters.SumOf(6_100_000)}},
 }
 
 // TestRawAggregate checks that the SQL aggregate of raw events gives the

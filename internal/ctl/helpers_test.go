@@ -98,7 +98,7 @@ func rowsOf(t *testing.T, evs []fixtureEvent) []counters.Row {
 		if f, ok := e.Attrs[def.Measure].(float64); ok && def.Measure != "" {
 			m, ok := counters.Micro(f)
 			require.True(t, ok)
-			v.MeasureCount, v.MeasureSumMicro = 1, m
+			v.MeasureCount, v.MeasureSumMicro = 1, counters.SumOf(m)
 		}
 		if b, ok := e.Attrs[def.Flag].(bool); ok && def.Flag != "" && b {
 			v.FlagTrue = 1

@@ -203,12 +203,16 @@ func TestReplayRefusedByPostgres(t *testing.T) {
 	st := store.New(pool, rdb, store.Config{Layout: counters.Layout{Prefix: prefix}})
 	var recs []wireRecord
 	for _, id := range []string{"cost-1", "cost-2", "cost-3"} {
-		recs = append(recs, wireRecord{"chat.cost", "ai_chatbot", id, "2025-12-01T02:00:00Z", map[string]any{"amount": 4e12}})
+		recs = append(recs, wireRecord{"chat.cost", "ai_chatbot", id, "2025-12-01T02:00:00Z", map[string]any{"amount": 1e12}})
 	}
 	res := ingest(t, st, recs...)
 	require.Equal(t, map[string]int{"unknown_event": 3}, res.RejectedByReason)
+	// A constraint of the operator's that PostgreSQL enforces and the
+	// catalog does not know: cost-3 is refused (23514, a data error).
+	_, err = pool.Exec(ctx, `ALTER TABLE analytics_events ADD CONSTRAINT no_cost_3 CHECK (event_id <> 'cost-3')`)
+	require.NoError(t, err)
 
-	code, stdout, stderr := ctlRun(t, append([]string{"replay-rejected", "--catalog", "testdata/catalog-overflow.yaml"},
+	code, stdout, stderr := ctlRun(t, append([]string{"replay-rejected", "--catalog", "testdata/catalog-cost.yaml"},
 		common(dsn, testdb.RedisAddr(), prefix)...)...)
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Equal(t, "unknown_event: 2 replayed, 1 still rejected (storage_refused: 1)\n"+
@@ -220,7 +224,7 @@ func TestReplayRefusedByPostgres(t *testing.T) {
 	assert.Equal(t, 1, n)
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM analytics_rejected_events`).Scan(&n))
 	assert.Equal(t, 3, n, "the refused record is not stored a second time")
-	assert.Equal(t, "8000000000000000000", rdb.HGet(ctx, prefix+"daily:2025-12-01", "chat.cost:measure_sum_micro").Val())
+	assert.Equal(t, "2000000000000000000", rdb.HGet(ctx, prefix+"daily:2025-12-01", "chat.cost:measure_sum_micro").Val())
 }
 
 // TestVerifyRebuildThroughStore loads the fixture through the real write

@@ -16,7 +16,7 @@ import (
 type difference struct {
 	cell         counters.Cell // Date is a day or a month
 	field        string        // counters.Field*
-	left, right  int64
+	left, right  counters.Sum
 	lName, rName string // "redis"/"postgres" or "rollup"/"raw"
 }
 
@@ -27,7 +27,7 @@ func (d difference) String() string {
 	if d.cell.AgentID != "" {
 		fmt.Fprintf(&b, "agent %s ", d.cell.AgentID)
 	}
-	fmt.Fprintf(&b, "%s %s: %s=%d %s=%d", d.cell.Event, d.field, d.lName, d.left, d.rName, d.right)
+	fmt.Fprintf(&b, "%s %s: %s=%s %s=%s", d.cell.Event, d.field, d.lName, d.left, d.rName, d.right)
 	return b.String()
 }
 
@@ -55,12 +55,12 @@ func compare(left, right []counters.Row, lName, rName string) []difference {
 		l, r := lm[c.Cell], rm[c.Cell]
 		for _, f := range []struct {
 			name string
-			l, r int64
+			l, r counters.Sum
 		}{
-			{counters.FieldEvents, l.Events, r.Events},
-			{counters.FieldMeasureCount, l.MeasureCount, r.MeasureCount},
+			{counters.FieldEvents, counters.SumOf(l.Events), counters.SumOf(r.Events)},
+			{counters.FieldMeasureCount, counters.SumOf(l.MeasureCount), counters.SumOf(r.MeasureCount)},
 			{counters.FieldMeasureSumMicro, l.MeasureSumMicro, r.MeasureSumMicro},
-			{counters.FieldFlagTrue, l.FlagTrue, r.FlagTrue},
+			{counters.FieldFlagTrue, counters.SumOf(l.FlagTrue), counters.SumOf(r.FlagTrue)},
 		} {
 			if f.l != f.r {
 				diffs = append(diffs, difference{cell: c.Cell, field: f.name, left: f.l, right: f.r, lName: lName, rName: rName})

@@ -225,14 +225,14 @@ func avgOf(a simulate.Avg) *big.Rat {
 	if a.Count == 0 {
 		return nil
 	}
-	return new(big.Rat).SetFrac(big.NewInt(a.SumMicro), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
+	return new(big.Rat).SetFrac(a.SumMicro.Big(), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
 }
 
 func sumOf(a simulate.Avg) *big.Rat {
 	if a.Count == 0 {
 		return nil
 	}
-	return new(big.Rat).SetFrac(big.NewInt(a.SumMicro), big.NewInt(1_000_000))
+	return new(big.Rat).SetFrac(a.SumMicro.Big(), big.NewInt(1_000_000))
 }
 
 // checkEndpoints compares the raw numbers of the summary, tickets, agents

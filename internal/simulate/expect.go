@@ -13,14 +13,14 @@ import (
 // in integer millionths (each value rounded with counters.Micro, as the
 // collector does), plus the average itself for reading.
 type Avg struct {
-	Count    int64    `json:"count"`
-	SumMicro int64    `json:"sum_micro"`
-	Avg      *float64 `json:"avg"` // sum/count in the value's unit; null when count = 0
+	Count    int64        `json:"count"`
+	SumMicro counters.Sum `json:"sum_micro"`
+	Avg      *float64     `json:"avg"` // sum/count in the value's unit; null when count = 0
 }
 
 func (a *Avg) finish() {
 	if a.Count > 0 {
-		v := counters.FromMicro(a.SumMicro) / float64(a.Count)
+		v := a.SumMicro.Float64() / float64(a.Count)
 		a.Avg = &v
 	} else {
 		a.Avg = nil
@@ -147,7 +147,7 @@ func (x *Expector) Add(ev *Event) {
 		if def.Measure != "" {
 			if f, ok := ev.Float(def.Measure); ok {
 				if m, ok := counters.Micro(f); ok {
-					v.MeasureCount, v.MeasureSumMicro = 1, m
+					v.MeasureCount, v.MeasureSumMicro = 1, counters.SumOf(m)
 				}
 			}
 		}
@@ -211,7 +211,7 @@ func rawOf(rows []counters.Row, cost float64) Raw {
 	agents := map[string]*AgentRaw{}
 	avg := func(a *Avg, v counters.Values) {
 		a.Count += v.MeasureCount
-		a.SumMicro += v.MeasureSumMicro
+		a.SumMicro = a.SumMicro.Add(v.MeasureSumMicro)
 	}
 	for _, row := range rows {
 		v := row.Values

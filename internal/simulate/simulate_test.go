@@ -102,21 +102,21 @@ func TestExpectationByHand(t *testing.T) {
 	assert.InDelta(t, 0.75, *r.AIResolutionRate, 0)
 	assert.InDelta(t, 30.0, r.CostSaved, 0) // 3 × ¥10
 	// Response times: 1000.5 + 2000.25 + 0.0000005 ms = 1000500000 + 2000250000 + 1 micro.
-	assert.Equal(t, Avg{Count: 3, SumMicro: 3000750001, Avg: r.ResponseTimeMs.Avg}, r.ResponseTimeMs)
+	assert.Equal(t, Avg{Count: 3, SumMicro: counters.SumOf(3000750001), Avg: r.ResponseTimeMs.Avg}, r.ResponseTimeMs)
 	assert.InDelta(t, 3000.750001/3, *r.ResponseTimeMs.Avg, 1e-9)
 	assert.Equal(t, int64(3), r.Messages, "e2, e3, e5 (the resend of e2 counts once)")
 	// Agent workbench: one takeover (30 s), one release (180 s).
 	assert.Equal(t, int64(1), r.SessionsHandled)
-	assert.Equal(t, int64(30_000_000), r.WaitDurationSeconds.SumMicro)
+	assert.Equal(t, counters.SumOf(30_000_000), r.WaitDurationSeconds.SumMicro)
 	assert.Equal(t, int64(1), r.HandleDurationSeconds.Count)
 	assert.Equal(t, int64(1), r.SessionsReleased)
-	assert.Equal(t, int64(180_000_000), r.HandleDurationSeconds.SumMicro)
+	assert.Equal(t, counters.SumOf(180_000_000), r.HandleDurationSeconds.SumMicro)
 	// Tickets: 3 closed, 2 with sla_met; 1.5 + 10.25 + 2 = 13.75 h.
 	assert.Equal(t, int64(3), r.TicketsResolved)
 	assert.Equal(t, int64(1), r.TicketsCreated)
 	assert.Equal(t, int64(2), r.SLAMet)
 	assert.InDelta(t, 2.0/3.0, *r.SLAMetRate, 1e-15)
-	assert.Equal(t, int64(13_750_000), r.ResolutionDurationHours.SumMicro)
+	assert.Equal(t, counters.SumOf(13_750_000), r.ResolutionDurationHours.SumMicro)
 	assert.Equal(t, int64(3), r.ResolutionDurationHours.Count)
 
 	// Per agent. a1: takeover (30 s), 1 message, 1 transfer, 1 logout
@@ -125,10 +125,10 @@ func TestExpectationByHand(t *testing.T) {
 	a1, a2 := r.Agents[0], r.Agents[1]
 	assert.Equal(t, "a1", a1.AgentID)
 	assert.Equal(t, int64(1), a1.SessionsHandled)
-	assert.Equal(t, int64(30_000_000), a1.WaitDurationSeconds.SumMicro)
+	assert.Equal(t, counters.SumOf(30_000_000), a1.WaitDurationSeconds.SumMicro)
 	assert.Equal(t, int64(1), a1.Messages)
 	assert.Equal(t, int64(1), a1.Transfers)
-	assert.Equal(t, int64(32_400_000_000), a1.OnlineDurationSeconds.SumMicro)
+	assert.Equal(t, counters.SumOf(32_400_000_000), a1.OnlineDurationSeconds.SumMicro)
 	assert.Equal(t, int64(1), a1.TicketsClosed)
 	assert.Equal(t, int64(0), a1.HandleDurationSeconds.Count)
 	assert.Nil(t, a1.HandleDurationSeconds.Avg)
@@ -136,7 +136,7 @@ func TestExpectationByHand(t *testing.T) {
 	assert.Equal(t, int64(0), a2.SessionsHandled)
 	assert.Equal(t, int64(1), a2.Messages)
 	assert.Equal(t, int64(0), a2.Transfers)
-	assert.Equal(t, int64(180_000_000), a2.HandleDurationSeconds.SumMicro)
+	assert.Equal(t, counters.SumOf(180_000_000), a2.HandleDurationSeconds.SumMicro)
 	assert.Equal(t, int64(1), a2.TicketsClosed)
 
 	// Counter rows as Redis/the rollups keep them: ticket.closed of Dec 2 for
@@ -145,9 +145,9 @@ func TestExpectationByHand(t *testing.T) {
 	for _, row := range exp.Months[1].DailyRows {
 		daily[row.Cell] = row.Values
 	}
-	assert.Equal(t, counters.Values{Events: 2, MeasureCount: 2, MeasureSumMicro: 11_750_000, FlagTrue: 1},
+	assert.Equal(t, counters.Values{Events: 2, MeasureCount: 2, MeasureSumMicro: counters.SumOf(11_750_000), FlagTrue: 1},
 		daily[counters.Cell{Date: "2025-12-02", Event: "ticket.closed"}])
-	assert.Equal(t, counters.Values{Events: 1, MeasureCount: 1, MeasureSumMicro: 1_500_000, FlagTrue: 1},
+	assert.Equal(t, counters.Values{Events: 1, MeasureCount: 1, MeasureSumMicro: counters.SumOf(1_500_000), FlagTrue: 1},
 		daily[counters.Cell{Date: "2025-12-02", AgentID: "a1", Event: "ticket.closed"}])
 	assert.Equal(t, counters.Values{Events: 4},
 		daily[counters.Cell{Date: "2025-12-01", Event: "session.start"}], "e1, e4, e12 and e13")
@@ -155,7 +155,7 @@ func TestExpectationByHand(t *testing.T) {
 	for _, row := range exp.Months[1].Rows {
 		monthly[row.Cell] = row.Values
 	}
-	assert.Equal(t, counters.Values{Events: 3, MeasureCount: 3, MeasureSumMicro: 13_750_000, FlagTrue: 2},
+	assert.Equal(t, counters.Values{Events: 3, MeasureCount: 3, MeasureSumMicro: counters.SumOf(13_750_000), FlagTrue: 2},
 		monthly[counters.Cell{Date: "2025-12", Event: "ticket.closed"}])
 }
 
@@ -359,12 +359,12 @@ func TestRunRecountsRecords(t *testing.T) {
 	raw := exp.Months[0].Raw
 	assert.Equal(t, starts, raw.TotalCustomersServed)
 	assert.Equal(t, escal, raw.SessionsEscalated)
-	assert.Equal(t, respSum, raw.ResponseTimeMs.SumMicro)
+	assert.Equal(t, counters.SumOf(respSum), raw.ResponseTimeMs.SumMicro)
 	assert.Equal(t, takeovers, raw.SessionsHandled)
-	assert.Equal(t, waitSum, raw.WaitDurationSeconds.SumMicro)
+	assert.Equal(t, counters.SumOf(waitSum), raw.WaitDurationSeconds.SumMicro)
 	assert.Equal(t, closed, raw.TicketsResolved)
 	assert.Equal(t, slaMet, raw.SLAMet)
-	assert.Equal(t, resSum, raw.ResolutionDurationHours.SumMicro)
+	assert.Equal(t, counters.SumOf(resSum), raw.ResolutionDurationHours.SumMicro)
 	for _, a := range raw.Agents {
 		assert.Equal(t, perAgentMsgs[a.AgentID], a.Messages, a.AgentID)
 	}

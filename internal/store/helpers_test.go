@@ -190,7 +190,7 @@ func (e *env) count(t testing.TB, sql string, args ...any) int {
 func row(date, agent, event string, n, mc, ms, f int64) counters.Row {
 	return counters.Row{
 		Cell:   counters.Cell{Date: date, AgentID: agent, Event: event},
-		Values: counters.Values{Events: n, MeasureCount: mc, MeasureSumMicro: ms, FlagTrue: f},
+		Values: counters.Values{Events: n, MeasureCount: mc, MeasureSumMicro: counters.SumOf(ms), FlagTrue: f},
 	}
 }
 

@@ -27,7 +27,7 @@ CROSS JOIN LATERAL (
 const finishSQL = `WITH deltas AS (
     SELECT d::date AS business_date, a AS agent_id, e AS event_name,
         n AS events, mc AS measure_count, ms AS measure_sum_micro, f AS flag_true
-    FROM unnest($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::int8[]) AS u(d, a, e, n, mc, ms, f)
+    FROM unnest($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::numeric[], $9::int8[]) AS u(d, a, e, n, mc, ms, f)
 ), up_daily AS (
     INSERT INTO analytics_daily_rollup AS r
         (business_date, event_name, events, measure_count, measure_sum_micro, flag_true)

@@ -171,7 +171,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -582,10 +581,7 @@ func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejec
 	if len(out.conflicts) > 0 {
 		rejected = append(slices.Clip(rejected), out.conflicts...)
 	}
-	out.deltas, err = aggregate(events, fresh)
-	if err != nil {
-		return txOutcome{}, fmt.Errorf("store: sum the counters of %d events: %w", len(fresh), err)
-	}
+	out.deltas = aggregate(events, fresh)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return txOutcome{}, fmt.Errorf("store: begin: %w", err)
@@ -737,16 +733,16 @@ func copyError(what string, events []eventRow, fresh []int32, err error) error {
 
 // aggregate sums the counter deltas of events[fresh[...]]: one all-agents
 // row per business day and event, and one per-agent row per day, agent and
-// event, sorted (the rollups' lock order). A sum that does not fit in
-// bigint is refused as PostgreSQL refuses it (errOutOfRange, a data error:
-// the batch is split until the record that overflows stands alone).
-func aggregate(events []eventRow, fresh []int32) ([]counters.Row, error) {
+// event, sorted (the rollups' lock order). Measure sums are 128-bit
+// (counters.Sum) and the rollups keep them as numeric: no batch of bounded
+// measures (catalog.MaxMeasure) can overflow either.
+func aggregate(events []eventRow, fresh []int32) []counters.Row {
 	type cell struct {
 		day          int32
 		agent, event string
 	}
 	sums := map[cell]*counters.Values{}
-	add := func(c cell, e *eventRow) bool {
+	add := func(c cell, e *eventRow) {
 		v, ok := sums[c]
 		if !ok {
 			v = &counters.Values{}
@@ -755,22 +751,17 @@ func aggregate(events []eventRow, fresh []int32) ([]counters.Row, error) {
 		v.Events++
 		if e.hasMeasure {
 			v.MeasureCount++
-			if !addInt64(&v.MeasureSumMicro, e.measure) {
-				return false
-			}
+			v.MeasureSumMicro = v.MeasureSumMicro.Add(counters.SumOf(e.measure))
 		}
 		if e.hasFlag && e.flag {
 			v.FlagTrue++
 		}
-		return true
 	}
 	for _, i := range fresh {
 		e := &events[i]
-		if !add(cell{day: e.day, event: e.name}, e) {
-			return nil, errOutOfRange
-		}
-		if e.agentID != "" && !add(cell{day: e.day, agent: e.agentID, event: e.name}, e) {
-			return nil, errOutOfRange
+		add(cell{day: e.day, event: e.name}, e)
+		if e.agentID != "" {
+			add(cell{day: e.day, agent: e.agentID, event: e.name}, e)
 		}
 	}
 	rows := make([]counters.Row, 0, len(sums))
@@ -784,20 +775,7 @@ func aggregate(events []eventRow, fresh []int32) ([]counters.Row, error) {
 		rows = append(rows, counters.Row{Cell: counters.Cell{Date: day, AgentID: c.agent, Event: c.event}, Values: *v})
 	}
 	counters.SortRows(rows)
-	return rows, nil
-}
-
-// errOutOfRange is the error PostgreSQL raises for a bigint sum that
-// overflows (22003, a data error).
-var errOutOfRange = &pgconn.PgError{Severity: "ERROR", Code: "22003", Message: "bigint out of range"}
-
-// addInt64 adds d to *v unless that overflows; it reports whether it added.
-func addInt64(v *int64, d int64) bool {
-	if (d > 0 && *v > math.MaxInt64-d) || (d < 0 && *v < math.MinInt64-d) {
-		return false
-	}
-	*v += d
-	return true
+	return rows
 }
 
 // finishArgs returns finishSQL's arguments: the batch id, the deltas as
@@ -806,7 +784,8 @@ func addInt64(v *int64, d int64) bool {
 func finishArgs(batchID string, deltas []counters.Row, rejected []rejectedRow) ([]any, error) {
 	n := len(deltas)
 	day, agent, event := make([]string, n), make([]string, n), make([]string, n)
-	events, mc, ms, flag := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	events, mc, flag := make([]int64, n), make([]int64, n), make([]int64, n)
+	ms := make([]counters.Sum, n)
 	for i, r := range deltas {
 		day[i], agent[i], event[i] = r.Date, r.AgentID, r.Event
 		events[i], mc[i], ms[i], flag[i] = r.Events, r.MeasureCount, r.MeasureSumMicro, r.FlagTrue

@@ -49,10 +49,10 @@ func Metrics(r *simulate.Raw, costFen int64) stats.Metrics {
 		m.Agent.Messages += a.Messages
 		m.Agent.Transfers += a.Transfers
 		online.Count += a.OnlineDurationSeconds.Count
-		online.SumMicro += a.OnlineDurationSeconds.SumMicro
+		online.SumMicro = online.SumMicro.Add(a.OnlineDurationSeconds.SumMicro)
 	}
 	if online.Count > 0 {
-		m.Agent.OnlineSeconds = new(big.Rat).SetFrac(big.NewInt(online.SumMicro), big.NewInt(1_000_000))
+		m.Agent.OnlineSeconds = online.SumMicro.Rat()
 	}
 
 	m.Tickets.Created = r.TicketsCreated
@@ -118,5 +118,5 @@ func avg(a simulate.Avg) *big.Rat {
 	if a.Count == 0 {
 		return nil
 	}
-	return new(big.Rat).SetFrac(big.NewInt(a.SumMicro), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
+	return new(big.Rat).SetFrac(a.SumMicro.Big(), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
 }
