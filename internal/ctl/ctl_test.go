@@ -352,7 +352,7 @@ func TestVerify(t *testing.T) {
 			o, err := DefaultOptions(nil)
 			require.NoError(t, err)
 			o.KeyPrefix = prefix
-			l := o.Layout()
+			l := testLayout(o)
 			seed(t, dsn, rdb, l, evs)
 			if tc.mutate != nil {
 				conn, err := pgx.Connect(ctx, dsn)
@@ -375,7 +375,7 @@ func TestVerifyPendingOutbox(t *testing.T) {
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
 	o.KeyPrefix = prefix
-	l := o.Layout()
+	l := testLayout(o)
 	seed(t, dsn, rdb, l, loadFixture(t))
 	id, rows := pendingBatch(t, dsn, []fixtureEvent{{ID: "e15", Name: "session.start", Date: "2025-12-03", SessionID: "s15"}})
 	flags := common(dsn, testdb.RedisAddr(), prefix)
@@ -417,7 +417,7 @@ func TestRebuild(t *testing.T) {
 	defer func() { assert.NoError(t, rdb.Close()) }()
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
-	l := o.Layout() // the default prefix: the server is ours alone
+	l := testLayout(o) // the default prefix: the server is ours alone
 	seed(t, dsn, rdb, l, loadFixture(t))
 	seeded := dumpRedis(t, rdb, "analytics:")
 	require.Len(t, seeded, 8, "daily × 3 days + agent:daily × 2 days + monthly × 2 months + agent:monthly × 1 month")
@@ -483,7 +483,7 @@ func TestRebuildPendingOutbox(t *testing.T) {
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
 	o.KeyPrefix = prefix
-	l := o.Layout()
+	l := testLayout(o)
 	seed(t, dsn, rdb, l, loadFixture(t))
 	id, _ := pendingBatch(t, dsn, []fixtureEvent{
 		{ID: "e15", Name: "session.start", Date: "2025-12-03", SessionID: "s15"},

@@ -163,12 +163,20 @@ func ctlRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return ctlRunWith(t, testHooks{}, args...)
 }
 
-// ctlTestNow is the clock of rebuild and verify in the tests (and of seed):
-// the fixture's days of 2025 stay within the default daily_ttl whatever the
-// date.
+// ctlTestNow is the clock of rebuild, verify and replay-rejected in the
+// tests (and of seed and testLayout): the fixture's days of 2025 stay
+// within the default daily_ttl whatever the date.
 var ctlTestNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func clock() time.Time { return ctlTestNow }
+
+// testLayout is o's Redis layout on the test clock (ctlTestNow), as
+// rebuild, verify and replay-rejected use it under ctlRun.
+func testLayout(o Options) counters.Layout {
+	l := o.Layout()
+	l.Now = clock
+	return l
+}
 
 // ctlRunWith is ctlRun with test hooks (the clock defaults to ctlTestNow).
 func ctlRunWith(t *testing.T, h testHooks, args ...string) (code int, stdout, stderr string) {

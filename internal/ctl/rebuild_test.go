@@ -33,8 +33,7 @@ func TestRebuildInterrupted(t *testing.T) {
 				o, err := DefaultOptions(nil)
 				require.NoError(t, err)
 				o.KeyPrefix = prefix
-				l := o.Layout()
-				l.Now = clock
+				l := testLayout(o)
 				seed(t, dsn, rdb, l, loadFixture(t))
 				// Pending: committed, not applied; on a day of each month.
 				pendingID, _ := pendingBatch(t, dsn, []fixtureEvent{
@@ -129,8 +128,7 @@ func TestRebuildHeldBatchOtherPeriod(t *testing.T) {
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
 	o.KeyPrefix = prefix
-	l := o.Layout()
-	l.Now = clock
+	l := testLayout(o)
 	seed(t, dsn, rdb, l, loadFixture(t))
 	id, _ := pendingBatch(t, dsn, []fixtureEvent{{ID: "e15", Name: "session.start", Date: "2025-11-30", SessionID: "s15"}})
 	require.NoError(t, l.HoldClaims(ctx, rdb, []string{id}))

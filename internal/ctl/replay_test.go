@@ -64,7 +64,7 @@ func TestReplayRejected(t *testing.T) {
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
 	o.KeyPrefix = prefix
-	st := store.New(pool, rdb, store.Config{Layout: o.Layout()})
+	st := store.New(pool, rdb, store.Config{Layout: testLayout(o)})
 
 	res := ingest(t, st,
 		wireRecord{"session.start", "ai_chatbot", "start-1", "2025-12-01T02:00:00Z", map[string]any{"session_id": "s1"}},
@@ -242,7 +242,7 @@ func TestVerifyRebuildThroughStore(t *testing.T) {
 	defer pool.Close()
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
-	st := store.New(pool, rdb, store.Config{Layout: o.Layout()})
+	st := store.New(pool, rdb, store.Config{Layout: testLayout(o)})
 
 	cat := catalog.Default()
 	var recs []wireRecord

@@ -25,8 +25,7 @@ func TestVerifyOutboxStates(t *testing.T) {
 	o, err := DefaultOptions(nil)
 	require.NoError(t, err)
 	o.KeyPrefix = prefix
-	l := o.Layout()
-	l.Now = clock
+	l := testLayout(o)
 	seed(t, dsn, rdb, l, loadFixture(t))
 	pending, _ := pendingBatch(t, dsn, []fixtureEvent{{ID: "e15", Name: "session.start", Date: "2025-12-03", SessionID: "s15"}})
 	held, _ := pendingBatch(t, dsn, []fixtureEvent{{ID: "e16", Name: "session.start", Date: "2025-12-05", SessionID: "s16"}})
@@ -87,7 +86,7 @@ func TestVerifyPastRedisTTL(t *testing.T) {
 	require.NoError(t, err)
 	o.KeyPrefix = prefix
 	o.DailyTTL = 720 * time.Hour // by the test clock (2026-01-01) November is past it, December not
-	l := o.Layout()
+	l := testLayout(o)
 	seed(t, dsn, rdb, l, loadFixture(t))
 	assert.Equal(t, int64(0), rdb.Exists(ctx, l.DailyKey("2025-11-30")).Val(), "the write skipped the expired day")
 	flags := append(common(dsn, testdb.RedisAddr(), prefix), "--daily-ttl", "720h")
