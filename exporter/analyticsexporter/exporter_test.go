@@ -102,6 +102,9 @@ func newHarness(t *testing.T, migrated bool) *harness {
 	cfg.Postgres.DSN = configopaque.String(dsn)
 	cfg.Redis.Addr = testdb.RedisAddr()
 	cfg.Redis.KeyPrefix = prefix
+	// No daily expiry: the tests write days of late 2025, which the default
+	// daily_ttl (400 days after the day, by the real clock) would retire.
+	cfg.Redis.DailyTTL = 0
 	cfg.Migrate = !migrated
 	cfg.OutboxInterval = 100 * time.Millisecond
 	cfg.RetryConfig.InitialInterval = 50 * time.Millisecond
