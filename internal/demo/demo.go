@@ -74,6 +74,10 @@ type Options struct {
 	RedisPassword string
 	RedisPrefix   string
 	ResetRedis    bool
+	// DailyTTL is the collector's redis.daily_ttl (through
+	// ANALYTICS_REDIS_DAILY_TTL) and verify's --daily-ttl: a day past it is
+	// not kept in Redis. 0 = never; the e2e test's fixed month needs that.
+	DailyTTL time.Duration
 
 	// StatsEndpoint is where the stats service (report page) listens when
 	// that is free (default localhost:8090); "" or taken = a free port.
@@ -111,6 +115,7 @@ func DefaultOptions() Options {
 		RedisAddr:         "127.0.0.1:6379",
 		RedisPrefix:       "demo:",
 		ResetRedis:        true,
+		DailyTTL:          ctl.DefaultDailyTTL,
 		StatsEndpoint:     stats.DefaultEndpoint,
 		StartTimeout:      90 * time.Second,
 		DrainTimeout:      5 * time.Minute,
@@ -157,6 +162,9 @@ func (o *Options) validate() error {
 	}
 	if o.RedisPrefix == "" || o.RedisPrefix == ctl.DefaultKeyPrefix {
 		errs = append(errs, fmt.Errorf("--redis-prefix %q: the demo needs a prefix of its own (it deletes its keys)", o.RedisPrefix))
+	}
+	if o.DailyTTL < 0 {
+		errs = append(errs, fmt.Errorf("--daily-ttl %s: must not be negative", o.DailyTTL))
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -246,6 +254,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		"ANALYTICS_REDIS_DB":           "0",
 		"ANALYTICS_REDIS_PASSWORD":     o.RedisPassword,
 		"ANALYTICS_REDIS_PREFIX":       o.RedisPrefix,
+		"ANALYTICS_REDIS_DAILY_TTL":    o.DailyTTL.String(),
 		"ANALYTICS_TIMEZONE":           o.Timezone,
 		"ANALYTICS_QUEUE_DIR":          filepath.Join(work, "queue"),
 		"ANALYTICS_OTLP_GRPC_ENDPOINT": ports.OTLPGRPC,
@@ -363,6 +372,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	res.VerifyCode = ctl.Run(ctx, []string{
 		"--postgres-dsn", dsn, "--redis-addr", o.RedisAddr, "--key-prefix", o.RedisPrefix, "--timezone", o.Timezone,
+		"--daily-ttl", o.DailyTTL.String(),
 		"verify", "--from", firstDay, "--to", lastDay,
 	}, getenv, &vout, &vout)
 	res.VerifyOutput = vout.String()

@@ -222,9 +222,11 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, "localhost:8090", o.StatsEndpoint)
 	assert.InDelta(t, 10.0, o.CostPerResolution, 0)
 	assert.False(t, o.KeepRunning)
+	assert.Equal(t, 9600*time.Hour, o.DailyTTL, "the collector's default")
 
-	o, err = ParseFlags([]string{"--month", "2025-12", "--scale", "50", "--seed", "9", "--resend-fraction", "0.2", "--keep-running"}, io.Discard)
+	o, err = ParseFlags([]string{"--month", "2025-12", "--scale", "50", "--seed", "9", "--resend-fraction", "0.2", "--keep-running", "--daily-ttl", "0"}, io.Discard)
 	require.NoError(t, err)
+	assert.Zero(t, o.DailyTTL)
 	assert.Equal(t, "2025-12", o.Month)
 	assert.Equal(t, 50, o.Scale)
 	assert.Equal(t, uint64(9), o.Seed)
@@ -246,6 +248,7 @@ func TestValidateRefusesTheUsersData(t *testing.T) {
 		"the default prefix": func(o *Options) { o.RedisPrefix = "analytics:" },
 		"scale":              func(o *Options) { o.Scale = 0 },
 		"resend fraction":    func(o *Options) { o.ResendFraction = 1.5 },
+		"daily ttl":          func(o *Options) { o.DailyTTL = -time.Hour },
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := DefaultOptions()

@@ -44,6 +44,7 @@ exporters:
     redis:
       addr: %s
       key_prefix: %q
+      daily_ttl: 0 # the tests' days of 2025 must not expire
     timezone: Asia/Shanghai
     outbox_interval: 200ms
     retry_on_failure:
@@ -182,7 +183,7 @@ func TestCollectorKill9WithPostgresDown(t *testing.T) {
 	var out, errOut bytes.Buffer
 	getenv := func(string) string { return "" }
 	code := ctl.Run(ctx, []string{
-		"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix,
+		"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix, "--daily-ttl", "0",
 		"verify", "--from", "2025-11-30", "--to", "2025-12-01",
 	}, getenv, &out, &errOut)
 	require.Equal(t, 0, code, "verify: %s %s", out.String(), errOut.String())

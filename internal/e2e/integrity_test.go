@@ -653,6 +653,7 @@ func TestIngestIntegrity(t *testing.T) {
 		"ANALYTICS_REDIS_DB":           "0",
 		"ANALYTICS_REDIS_PASSWORD":     "",
 		"ANALYTICS_REDIS_PREFIX":       prefix,
+		"ANALYTICS_REDIS_DAILY_TTL":    "0", // the test's days of 2025 must not expire
 		"ANALYTICS_TELEMETRY_PORT":     strconv.Itoa(telemetryPort),
 	} {
 		t.Setenv(k, v)
@@ -952,7 +953,7 @@ func TestIngestIntegrity(t *testing.T) {
 		assert.Equal(t, redis1, rdb.HGetAll(ctx, prefix+"daily:"+integrityDay).Val(), "Redis daily counters after the resend")
 		var out, errOut bytes.Buffer
 		code := ctl.Run(ctx, []string{
-			"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix,
+			"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix, "--daily-ttl", "0",
 			"verify", "--from", integrityDay, "--to", integrityDay,
 		}, func(string) string { return "" }, &out, &errOut)
 		assert.Equal(t, 0, code, "analyticsctl verify: %s %s", out.String(), errOut.String())

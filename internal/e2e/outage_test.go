@@ -101,7 +101,7 @@ func TestCollectorKill9WithRedisDown(t *testing.T) {
 
 	var out, errOut bytes.Buffer
 	code := ctl.Run(ctx, []string{
-		"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix,
+		"--postgres-dsn", dsn, "--redis-addr", testdb.RedisAddr(), "--key-prefix", prefix, "--daily-ttl", "0",
 		"verify", "--from", "2025-11-30", "--to", "2025-12-01",
 	}, func(string) string { return "" }, &out, &errOut)
 	require.Equal(t, 0, code, "verify: %s %s", out.String(), errOut.String())

@@ -39,6 +39,7 @@ func TestSimulatedMonthMatchesExpectation(t *testing.T) {
 	o.Month, o.Scale, o.Seed, o.ResendFraction = "2025-11", 10, 7, 0.1
 	o.PostgresDSN, o.Schema, o.ResetSchema = testdb.BaseDSN(), schema, false
 	o.RedisAddr, o.RedisPrefix, o.ResetRedis = testdb.RedisAddr(), prefix, false
+	o.DailyTTL = 0       // November 2025 must not expire from Redis
 	o.StatsEndpoint = "" // a free port
 	o.PIDFile = ""       // no bookkeeping of a kept collector
 	o.DrainTimeout = 3 * time.Minute

@@ -55,6 +55,7 @@ exporters:
     redis:
       addr: %s
       key_prefix: %q
+      daily_ttl: 0 # the test's days of 2025 must not expire
     sending_queue:
       batch:
         flush_timeout: 100ms
