@@ -77,14 +77,17 @@ type RedisConfig struct {
 	// must contain a hash tag such as "{analytics}:" so that one batch's keys
 	// share a slot.
 	KeyPrefix string `mapstructure:"key_prefix"`
-	// DailyTTL is the expiry of daily hashes, renewed by every write
-	// (default 9600h = 400 days; 0 = never).
+	// DailyTTL is how long after its business day has ended a daily hash
+	// expires, a fixed time that writes do not push back; a day past it is
+	// not written any more (counters.Layout.DayExpiry, KeepsDay). Default
+	// 9600h = 400 days; 0 = never.
 	DailyTTL time.Duration `mapstructure:"daily_ttl"`
 	// MonthlyTTL is the expiry of monthly hashes (default 0 = never).
 	MonthlyTTL time.Duration `mapstructure:"monthly_ttl"`
-	// ClaimTTL is how long an applied batch id stays claimed (default 168h).
-	// It must exceed the longest time an outbox row can stay pending after
-	// being applied.
+	// ClaimTTL is the minimum age of a leftover claim (one whose outbox row
+	// is gone) before the hourly sweep deletes it (default 168h). Claims
+	// have no TTL: an applied batch's claim is deleted right after its
+	// outbox row, and this age only keeps the sweep off claims in use.
 	ClaimTTL time.Duration `mapstructure:"claim_ttl"`
 }
 

@@ -122,9 +122,9 @@ func (o *Options) register(fs *flag.FlagSet) {
 	fs.Var(secret{&o.RedisPassword, func(string) string { return "" }}, "redis-password", "Redis `password` (env ANALYTICS_REDIS_PASSWORD)")
 	fs.StringVar(&o.KeyPrefix, "key-prefix", o.KeyPrefix, "prefix of every Redis key (env ANALYTICS_REDIS_PREFIX)")
 	fs.StringVar(&o.Timezone, "timezone", o.Timezone, "business time zone that cuts days and months (env ANALYTICS_TIMEZONE)")
-	fs.DurationVar(&o.DailyTTL, "daily-ttl", o.DailyTTL, "TTL of the daily Redis hashes, from the last write; 0 = never (env ANALYTICS_REDIS_DAILY_TTL)")
+	fs.DurationVar(&o.DailyTTL, "daily-ttl", o.DailyTTL, "expiry of the daily Redis hashes, this long after the day has ended (not renewed by writes); rebuild and replay-rejected do not write a day past it, verify does not compare it; 0 = never (env ANALYTICS_REDIS_DAILY_TTL)")
 	fs.DurationVar(&o.MonthlyTTL, "monthly-ttl", o.MonthlyTTL, "TTL of the monthly Redis hashes; 0 = never (env ANALYTICS_REDIS_MONTHLY_TTL)")
-	fs.DurationVar(&o.ClaimTTL, "claim-ttl", o.ClaimTTL, "how long an applied outbox batch id stays claimed in Redis (env ANALYTICS_REDIS_CLAIM_TTL)")
+	fs.DurationVar(&o.ClaimTTL, "claim-ttl", o.ClaimTTL, "minimum age of a leftover outbox claim before the collector's claim sweep deletes it (claims have no TTL); analyticsctl's commands do not sweep (env ANALYTICS_REDIS_CLAIM_TTL)")
 	fs.StringVar(&o.CatalogFile, "catalog", o.CatalogFile, "custom catalog YAML file, as the eventcatalog processor's catalog.file (env ANALYTICS_CATALOG_FILE)")
 	fs.StringVar(&o.CatalogMode, "catalog-mode", o.CatalogMode, "extend (the file's events are added to the built-in ones) or replace (env ANALYTICS_CATALOG_MODE)")
 }
