@@ -21,7 +21,7 @@ const (
 	evTicketClosed    = "ticket.closed" // measure resolution_duration_hours, flag sla_met
 )
 
-// AIMetrics are the AI chatbot's numbers of a period (SPEC §8). A nil
+// AIMetrics are the AI chatbot's numbers of a period (docs/spec.md §8). A nil
 // *big.Rat is a metric with a zero denominator: no data.
 type AIMetrics struct {
 	Sessions    int64 // count(session.start): total_customers_served
@@ -71,7 +71,7 @@ func (m Metrics) IsEmpty() bool {
 		m.Tickets.Created == 0 && m.Tickets.Resolved == 0
 }
 
-// ComputeMetrics applies the SPEC §8 formulas to summed counters.
+// ComputeMetrics applies the docs/spec.md §8 formulas to summed counters.
 // costFen is the cost per AI resolution in fen.
 func ComputeMetrics(t Totals, costFen int64) Metrics {
 	var m Metrics

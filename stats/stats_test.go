@@ -263,7 +263,7 @@ func TestCaseStudy(t *testing.T) {
 }
 
 // TestCaseStudySeedShape checks that the case study has exactly the keys of
-// the seed's §5.2 object, with the same JSON types, plus "raw" and "data".
+// the seed's §5.2 object (docs/design.md §5.2), with the same JSON types, plus "raw" and "data".
 func TestCaseStudySeedShape(t *testing.T) {
 	seedBytes, err := os.ReadFile("testdata/seed_case_study.json")
 	require.NoError(t, err)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Story fills the seed's narrative (§5.2) from the numbers, sentence by
+// Story fills the seed's narrative (docs/design.md §5.2) from the numbers, sentence by
 // sentence. A clause whose metric has no data is left out, a sentence with
 // nothing to say is left out, and the story ends with the data status: is
 // the month complete, how many records were rejected, when the data was

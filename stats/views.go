@@ -6,7 +6,7 @@ import (
 )
 
 // The JSON bodies of the endpoints. The case study keeps exactly the seed's
-// keys (§5.2) in the seed's order, with the raw numbers and the data status
+// keys (docs/design.md §5.2) in the seed's order, with the raw numbers and the data status
 // beside them under "raw" and "data".
 
 // CaseStudy is the body of /api/analytics/case-study.

@@ -1,5 +1,5 @@
 // Package catalog holds the event catalog: which business events exist, which
-// product may send each, and the type of every attribute (SPEC §4). It is pure
+// product may send each, and the type of every attribute (docs/spec.md §4). It is pure
 // data and validation; the eventcatalog processor applies it to log records and
 // the analytics exporter reads each event's measure and flag from it.
 package catalog
@@ -101,7 +101,7 @@ type file struct {
 	Events []Event `yaml:"events"`
 }
 
-// Default returns the built-in catalog of SPEC §4.
+// Default returns the built-in catalog of docs/spec.md §4.
 func Default() *Catalog {
 	c, err := Parse(defaultYAML)
 	if err != nil {

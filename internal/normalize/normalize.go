@@ -3,7 +3,7 @@
 // pure logic, shared by the eventcatalog processor and by
 // `analyticsctl replay-rejected`, which re-normalises stored records.
 //
-// The rules are those of SPEC §3–§5:
+// The rules are those of docs/spec.md §3–§5:
 //
 //   - event name: LogRecord.EventName, else the string attribute event.name;
 //     a record with neither is not a business event (NotAnEvent) and is left
@@ -12,9 +12,10 @@
 //   - event id: the string attribute event.id (1..128 bytes, valid UTF-8, no
 //     NUL), else DeriveEventID over the record's content;
 //   - event time: Timestamp, else ObservedTimestamp, else now;
-//   - checks, first failure wins: nul_byte / invalid_utf8, invalid_event_id,
-//     too_large, missing_product, unknown_event, wrong_product,
-//     missing_attribute, wrong_type, invalid_value, future_timestamp.
+//   - checks, first failure wins: too_deep, nul_byte / invalid_utf8,
+//     invalid_event_id, too_large, missing_product, unknown_event,
+//     wrong_product, missing_attribute, wrong_type, invalid_value,
+//     past_timestamp / future_timestamp.
 //
 // An int sent for a double attribute is accepted and widened to a double in
 // place on accepted records. Attributes the catalog does not know are kept.

@@ -35,7 +35,7 @@ func ratio(n, d int64) *float64 {
 	return &v
 }
 
-// Raw are the SPEC §8 numbers of one month, from the deduplicated events.
+// Raw are the docs/spec.md §8 numbers of one month, from the deduplicated events.
 type Raw struct {
 	// AI chatbot.
 	TotalCustomersServed int64    `json:"total_customers_served"` // count(session.start)
@@ -120,7 +120,7 @@ type Expector struct {
 }
 
 // NewExpector returns an Expector for events cut into days in loc; cost is
-// the cost per AI-resolved session (SPEC §8, default 10).
+// the cost per AI-resolved session (docs/spec.md §8, default 10).
 func NewExpector(loc *time.Location, cost float64) *Expector {
 	return &Expector{
 		cat: catalog.Default(), loc: loc, cost: cost,
@@ -201,8 +201,8 @@ func (x *Expector) Expectation() *Expectation {
 	return &exp
 }
 
-// rawOf derives the SPEC §8 numbers from a month's rows. The measures and
-// flags of the built-in catalog are exactly the attributes §8 averages and
+// rawOf derives the docs/spec.md §8 numbers from a month's rows. The measures and
+// flags of the built-in catalog are exactly the attributes docs/spec.md §8 averages and
 // counts (response_time_ms, wait_duration_seconds, handle_duration_seconds,
 // resolution_duration_hours, sla_met, online_duration_seconds); a test
 // holds the catalog to that.

@@ -2,7 +2,7 @@
 // products' business events (the AI chatbot's sessions, the agent
 // workbench's agents, sessions and tickets), sends it through the typed
 // emitters of sdk/bizevents and the OTel SDK's OTLP log exporter, and
-// computes on its own what the stats service must report for it (SPEC §8).
+// computes on its own what the stats service must report for it (docs/spec.md §8).
 // cmd/simulate is its command line.
 package simulate
 

@@ -19,7 +19,7 @@ type RunOptions struct {
 	// ProgressInterval defaults to one second.
 	ProgressInterval time.Duration
 	// CostPerResolution is the cost of a session an agent would have
-	// handled (SPEC §8 cost_saved; default 10).
+	// handled (docs/spec.md §8 cost_saved; default 10).
 	CostPerResolution float64
 }
 

@@ -323,7 +323,7 @@ func TestRunRecountsRecords(t *testing.T) {
 	assert.Positive(t, dups)
 	assert.Equal(t, exp.UniqueEvents, int64(len(byID)))
 
-	// Recount SPEC §8 over the distinct records.
+	// Recount docs/spec.md §8 over the distinct records.
 	var starts, escal, takeovers, closed, slaMet int64
 	var respSum, waitSum, resSum int64
 	perAgentMsgs := map[string]int64{}

@@ -19,7 +19,7 @@ const (
 
 // Config is the configuration of the eventcatalog processor.
 type Config struct {
-	// Catalog selects the event catalog: the built-in one (SPEC §4), or a
+	// Catalog selects the event catalog: the built-in one (docs/spec.md §4), or a
 	// YAML file that extends or replaces it.
 	Catalog CatalogConfig `mapstructure:"catalog"`
 	// PassThrough passes ordinary logs (records with no event name) on

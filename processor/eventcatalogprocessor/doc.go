@@ -1,5 +1,5 @@
 // Package eventcatalogprocessor implements the `eventcatalog` processor: it
-// checks every business-event log record against the event catalog (SPEC §3–§5)
+// checks every business-event log record against the event catalog (docs/spec.md §3–§5)
 // and sets the normalised attributes of internal/catalog/attrs.go on it.
 // Accepted and rejected events are both passed on (the analytics exporter
 // stores rejected ones in the rejected table); ordinary logs are dropped

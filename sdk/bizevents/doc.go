@@ -1,5 +1,5 @@
 // Package bizevents has typed emitters for the business events of the
-// built-in catalog (SPEC §4), generated from internal/catalog/default.yaml by
+// built-in catalog (docs/spec.md §4), generated from internal/catalog/default.yaml by
 // cmd/bizeventsgen: one method per event on an Emitter, required attributes
 // as typed parameters, optional ones as options (WithCustomerID("c1")), plus
 // WithTime, WithEventID and WithAttributes on every event.
