@@ -229,6 +229,7 @@ func Run(ctx context.Context, o Options, src Source) (*Result, error) {
 	}
 	var (
 		mu      sync.Mutex
+		takeMu  sync.Mutex
 		next    atomic.Int64
 		srcErr  error
 		records = map[int]Record{}
@@ -242,7 +243,16 @@ func Run(ctx context.Context, o Options, src Source) (*Result, error) {
 	for _, tr := range trs {
 		wg.Go(func() {
 			for ctx.Err() == nil {
+				// Unpaced, the deadline is checked and the index taken under
+				// one lock: a sender that stops never leaves a gap behind an
+				// index another sender already sends.
+				takeMu.Lock()
+				if o.Rate <= 0 && !deadline.IsZero() && !time.Now().Before(deadline) {
+					takeMu.Unlock()
+					return
+				}
 				k := int(next.Add(1) - 1)
+				takeMu.Unlock()
 				r, ok, err := src.Request(k)
 				if err != nil {
 					mu.Lock()
@@ -262,8 +272,6 @@ func Run(ctx context.Context, o Options, src Source) (*Result, error) {
 					if !sleepUntil(ctx, sched) {
 						return
 					}
-				} else if !deadline.IsZero() && !time.Now().Before(deadline) {
-					return
 				}
 				rec, retries := sendOne(ctx, &o, tr, &r, sched)
 				mu.Lock()
