@@ -40,9 +40,11 @@ type Config struct {
 	// OutboxInterval is how often outbox rows left by a crash or a Redis
 	// outage are applied to Redis (default 5s).
 	OutboxInterval time.Duration `mapstructure:"outbox_interval"`
-	// Catalog names the event catalog that gives each event's measure and
-	// flag; use the same file and mode as the eventcatalog processor.
-	Catalog CatalogConfig `mapstructure:"catalog"`
+	// Catalog is no longer read: the eventcatalog processor is the only
+	// reader of the catalog and stamps each event's measure and flag
+	// (catalog.AttrMeasureMicro, catalog.AttrFlag). A config that still
+	// sets it fails validation with a message saying so.
+	Catalog map[string]any `mapstructure:"catalog"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -101,21 +103,6 @@ type PartitionsConfig struct {
 	// (checked hourly). Rollups are kept. 0 (default) keeps everything.
 	RetentionMonths int `mapstructure:"retention_months"`
 }
-
-// CatalogConfig is the `catalog` section.
-type CatalogConfig struct {
-	// File is a YAML catalog file (optional; default: the built-in catalog).
-	File string `mapstructure:"file"`
-	// Mode is "extend" (default: the file's events are added to or override
-	// the built-in ones) or "replace".
-	Mode string `mapstructure:"mode"`
-}
-
-// Catalog modes.
-const (
-	CatalogModeExtend  = "extend"
-	CatalogModeReplace = "replace"
-)
 
 var hashTagRE = regexp.MustCompile(`\{[^{}]+\}`)
 
@@ -176,13 +163,10 @@ func (c *Config) Validate() error {
 	if c.OutboxInterval <= 0 {
 		errs = append(errs, fmt.Errorf("outbox_interval: must be positive, got %s", c.OutboxInterval))
 	}
-	switch c.Catalog.Mode {
-	case CatalogModeExtend, CatalogModeReplace:
-	default:
-		errs = append(errs, fmt.Errorf("catalog.mode: must be %q or %q, got %q", CatalogModeExtend, CatalogModeReplace, c.Catalog.Mode))
-	}
-	if c.Catalog.Mode == CatalogModeReplace && c.Catalog.File == "" {
-		errs = append(errs, errors.New("catalog.file: must be set when catalog.mode is \"replace\""))
+	if c.Catalog != nil {
+		errs = append(errs, errors.New("catalog: the analytics exporter no longer reads the event catalog; "+
+			"set it once on the eventcatalog processor (processors: eventcatalog: catalog:), which stamps each event's measure and flag, "+
+			"and remove this section"))
 	}
 	return errors.Join(errs...)
 }

@@ -71,7 +71,7 @@ func TestLoadConfig(t *testing.T) {
 		assert.True(t, cfg.Migrate)
 		assert.Equal(t, PartitionsConfig{CreateAheadMonths: 3, RetentionMonths: 24}, cfg.Partitions)
 		assert.Equal(t, 10*time.Second, cfg.OutboxInterval)
-		assert.Equal(t, CatalogConfig{File: "/etc/otelcol/catalog.yaml", Mode: "replace"}, cfg.Catalog)
+		assert.Nil(t, cfg.Catalog)
 		assert.Equal(t, 10*time.Second, cfg.TimeoutConfig.Timeout)
 		assert.Equal(t, 2*time.Second, cfg.RetryConfig.InitialInterval)
 		assert.Equal(t, time.Minute, cfg.RetryConfig.MaxInterval)
@@ -124,7 +124,7 @@ func TestValidate(t *testing.T) {
 			"partitions.create_ahead_months: must not be negative, got -1",
 			"partitions.retention_months: must not be negative, got -2",
 			"outbox_interval: must be positive, got 0s",
-			`catalog.mode: must be "extend" or "replace", got "merge"`,
+			"catalog: the analytics exporter no longer reads the event catalog; set it once on the eventcatalog processor (processors: eventcatalog: catalog:), which stamps each event's measure and flag, and remove this section",
 		}},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
@@ -138,12 +138,6 @@ func TestValidate(t *testing.T) {
 			assert.Len(t, splitLines(err.Error()), len(tc.want), err.Error())
 		})
 	}
-	t.Run("replace needs a file", func(t *testing.T) {
-		cfg := createDefaultConfig().(*Config)
-		cfg.Postgres.DSN = "postgres://x"
-		cfg.Catalog.Mode = CatalogModeReplace
-		assert.EqualError(t, cfg.Validate(), `catalog.file: must be set when catalog.mode is "replace"`)
-	})
 	t.Run("queue disabled is valid", func(t *testing.T) {
 		cfg := createDefaultConfig().(*Config)
 		cfg.Postgres.DSN = "postgres://x"

@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/store"
 	"github.com/otelcol-analytics/otelcol-analytics/migrations"
@@ -85,22 +84,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*analyticsExporter, error)
 	}, nil
 }
 
-func (e *analyticsExporter) loadCatalog() (*catalog.Catalog, error) {
-	if e.cfg.Catalog.File == "" {
-		return catalog.Default(), nil
-	}
-	c, err := catalog.Load(e.cfg.Catalog.File)
-	if err != nil {
-		return nil, err
-	}
-	if e.cfg.Catalog.Mode == CatalogModeReplace {
-		return c, nil
-	}
-	return catalog.Default().Extend(c), nil
-}
-
 // start checks the configuration and opens the clients. It fails fast on
-// what an operator must fix: the time zone, the catalog, the syntax of
+// what an operator must fix: the time zone, the syntax of
 // postgres.dsn, a PostgreSQL that refuses the credentials or has no such
 // database, a schema that is missing or cannot be migrated, Redis refusing
 // the credentials or redis.db, and Redis' eviction policy. A store that
@@ -113,10 +98,6 @@ func (e *analyticsExporter) start(ctx context.Context, _ component.Host) error {
 	loc, err := time.LoadLocation(e.cfg.Timezone)
 	if err != nil {
 		return fmt.Errorf("analytics exporter: timezone: %w", err)
-	}
-	cat, err := e.loadCatalog()
-	if err != nil {
-		return fmt.Errorf("analytics exporter: catalog: %w", err)
 	}
 	pcfg, err := pgxpool.ParseConfig(string(e.cfg.Postgres.DSN))
 	if err != nil {
@@ -152,8 +133,7 @@ func (e *analyticsExporter) start(ctx context.Context, _ component.Host) error {
 			MonthlyTTL: e.cfg.Redis.MonthlyTTL,
 			ClaimTTL:   e.cfg.Redis.ClaimTTL,
 		},
-		Catalog: cat,
-		Logger:  e.logger,
+		Logger: e.logger,
 	})
 	st.AfterCommitHook = e.afterCommitHook
 	fail := func(err error) error {

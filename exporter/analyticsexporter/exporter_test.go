@@ -350,7 +350,6 @@ func TestStartFailsFast(t *testing.T) {
 		want   []string
 	}{
 		{"bad time zone", func(h *harness) { h.cfg.Timezone = "Mars/Olympus_Mons" }, nil, []string{"timezone", "Mars/Olympus_Mons"}},
-		{"bad catalog", func(h *harness) { h.cfg.Catalog.File = "testdata/missing-catalog.yaml" }, nil, []string{"catalog"}},
 		{"bad dsn syntax", func(h *harness) { h.cfg.Postgres.DSN = "postgres://postgres@127.0.0.1:notaport/test" }, nil, []string{"postgres.dsn"}},
 		{
 			"unknown database", func(h *harness) { h.cfg.Postgres.DSN = dsn(base.User.Username(), "no_such_database") }, nil,

@@ -70,7 +70,6 @@ func createDefaultConfig() component.Config {
 		Timezone:       "Asia/Shanghai",
 		Partitions:     PartitionsConfig{CreateAheadMonths: 2},
 		OutboxInterval: 5 * time.Second,
-		Catalog:        CatalogConfig{Mode: CatalogModeExtend},
 	}
 }
 

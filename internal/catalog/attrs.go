@@ -18,6 +18,14 @@ const (
 	// AttrEventTime is the event time in Unix nanoseconds (an int): the
 	// record's Timestamp, else ObservedTimestamp, else the time received.
 	AttrEventTime = "analytics.event.time_unix_nano"
+	// AttrMeasureMicro is, on an accepted record of an event with a catalog
+	// measure that carries it, the measure in integer millionths (an int;
+	// Micro). AttrFlag is, on an accepted record of an event with a catalog
+	// flag that carries it, the flag's value (a bool). They are what the
+	// rollups and Redis counters add: the eventcatalog processor is the only
+	// component that reads the catalog.
+	AttrMeasureMicro = "analytics.event.measure_micro"
+	AttrFlag         = "analytics.event.flag"
 	// AttrRejectReason is a machine-readable Reason, set on rejected records.
 	AttrRejectReason = "analytics.reject.reason"
 	// AttrRejectField names the offending field or attribute ("" if none).

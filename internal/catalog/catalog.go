@@ -61,6 +61,17 @@ type Attribute struct {
 // leave the 128-bit range the rollups keep (counters.Sum).
 const MaxMeasure = 1e12
 
+// Micro converts a measure value to integer millionths, rounding half away
+// from zero: the one rounding the rollups, Redis and every expectation use.
+// NaN, ±Inf and values over MaxMeasure in absolute value give ok=false (the
+// eventcatalog processor rejects those as invalid_value).
+func Micro(v float64) (micro int64, ok bool) {
+	if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > MaxMeasure {
+		return 0, false
+	}
+	return int64(math.Round(v * 1e6)), true
+}
+
 // InRange reports whether f is within the attribute's bounds (and, for any
 // numeric attribute, finite).
 func (a *Attribute) InRange(f float64) bool {

@@ -9,9 +9,10 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"time"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 )
 
 // DateLayout and MonthLayout format business days and months in keys.
@@ -57,18 +58,9 @@ type Row struct {
 	Values
 }
 
-// Micro converts a measure value to integer millionths, rounding half away
-// from zero. NaN and ±Inf give ok=false.
-func Micro(v float64) (micro int64, ok bool) {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, false
-	}
-	m := math.Round(v * 1e6)
-	if m > math.MaxInt64/2 || m < math.MinInt64/2 {
-		return 0, false
-	}
-	return int64(m), true
-}
+// Micro converts a measure value to integer millionths: catalog.Micro, the
+// one rounding every store and expectation uses.
+func Micro(v float64) (micro int64, ok bool) { return catalog.Micro(v) }
 
 // FromMicro converts millionths back to the measure's unit.
 func FromMicro(micro int64) float64 { return float64(micro) / 1e6 }

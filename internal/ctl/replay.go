@@ -132,7 +132,7 @@ func runReplay(ctx context.Context, o *Options, args []string, stdout, stderr io
 			return ExitError, err
 		}
 		defer func() { _ = rdb.Close() }() // the command is over: a close error changes nothing
-		st = store.New(pool, rdb, store.Config{Location: loc, Layout: hooksOf(ctx).layout(o.Layout()), Catalog: cat})
+		st = store.New(pool, rdb, store.Config{Location: loc, Layout: hooksOf(ctx).layout(o.Layout())})
 	}
 	norm := normalize.New(cat, normalize.DefaultLimits())
 

@@ -425,3 +425,39 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func TestRecordStampsCounters(t *testing.T) {
+	n := New(nil, DefaultLimits())
+	tests := []struct {
+		name    string
+		rec     rec
+		measure any // int64 millionths, nil = not set
+		flag    any // bool, nil = not set
+	}{
+		{"measure and flag", rec{eventName: "ticket.closed", product: "agent_workbench", ts: ts,
+			attrs: map[string]any{"ticket_id": "t", "resolution_duration_hours": 1.2345675, "sla_met": true}}, int64(1_234_568), true},
+		{"int measure widened", rec{eventName: "session.message", product: "ai_chatbot", ts: ts,
+			attrs: map[string]any{"session_id": "s", "response_time_ms": int64(250)}}, int64(250_000_000), nil},
+		{"flag only", rec{eventName: "query.order", product: "ai_chatbot", ts: ts,
+			attrs: map[string]any{"success": false}}, nil, false},
+		{"optional measure absent", rec{eventName: "session.end", product: "ai_chatbot", ts: ts,
+			attrs: map[string]any{"session_id": "s"}}, nil, nil},
+		{"no measure, no flag", rec{eventName: "session.start", product: "ai_chatbot", ts: ts,
+			attrs: map[string]any{"session_id": "s"}}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, lr := normalizeRec(t, n, tt.rec)
+			require.Equal(t, Accepted, out)
+			got := lr.Attributes().AsRaw()
+			assert.Equal(t, tt.measure, got[catalog.AttrMeasureMicro])
+			assert.Equal(t, tt.flag, got[catalog.AttrFlag])
+		})
+	}
+	t.Run("never on a rejected record", func(t *testing.T) {
+		out, _, lr := normalizeRec(t, n, msg(with(okMsg(), "session_id", nil)))
+		require.Equal(t, Rejected, out)
+		_, ok := lr.Attributes().Get(catalog.AttrMeasureMicro)
+		assert.False(t, ok)
+	})
+}

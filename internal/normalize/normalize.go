@@ -322,7 +322,7 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 
 	// Every attribute put below may grow the map: no pcommon.Value taken from
 	// attrs above is used after this point.
-	attrs.EnsureCapacity(attrs.Len() + 9)
+	attrs.EnsureCapacity(attrs.Len() + 11)
 	if rej == nil {
 		attrs.PutStr(catalog.AttrStatus, catalog.StatusAccepted)
 	} else {
@@ -343,6 +343,9 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 	}
 	if rej == nil {
 		attrs.PutEmptyBytes(catalog.AttrContentHash).FromRaw(content[:16])
+		if known {
+			stampCounters(ev, attrs)
+		}
 		out.Outcome = Accepted
 		return out
 	}
@@ -791,6 +794,24 @@ func typeOK(t catalog.Type, v pcommon.Value) bool {
 		return v.Type() == pcommon.ValueTypeBool
 	}
 	return false
+}
+
+// stampCounters sets what the counters add for an accepted record of ev:
+// its measure in millionths and its flag, when ev has them and the record
+// carries them (checked and widened already).
+func stampCounters(ev *catalog.Event, attrs pcommon.Map) {
+	if ev.Measure != "" {
+		if v, ok := attrs.Get(ev.Measure); ok {
+			if m, ok := catalog.Micro(number(v)); ok {
+				attrs.PutInt(catalog.AttrMeasureMicro, m)
+			}
+		}
+	}
+	if ev.Flag != "" {
+		if v, ok := attrs.Get(ev.Flag); ok && v.Type() == pcommon.ValueTypeBool {
+			attrs.PutBool(catalog.AttrFlag, v.Bool())
+		}
+	}
 }
 
 // widen turns every int sent for a double attribute of ev into a double.

@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
-	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 // source points at one record of the batch, with its resource and scope,
@@ -215,10 +214,6 @@ func (s *Store) appendTuple(b []byte, row *eventRow) []byte {
 		b = appendNull(b)
 	}
 
-	var measure, flag string
-	if ev, ok := s.cat.Lookup(row.name); ok {
-		measure, flag = ev.Measure, ev.Flag
-	}
 	// attributes: jsonb version 1, then every other attribute as JSON; the
 	// length is filled in at the end.
 	lenAt := len(b)
@@ -228,6 +223,12 @@ func (s *Store) appendTuple(b []byte, row *eventRow) []byte {
 	first := true
 	for k, v := range row.src.lr.Attributes().All() {
 		switch {
+		case k == catalog.AttrMeasureMicro && v.Type() == pcommon.ValueTypeInt:
+			row.measure, row.hasMeasure = v.Int(), true
+			continue
+		case k == catalog.AttrFlag && v.Type() == pcommon.ValueTypeBool:
+			row.flag, row.hasFlag = v.Bool(), true
+			continue
 		case strings.HasPrefix(k, catalog.AttrPrefix), k == catalog.WireEventName, k == catalog.WireEventID:
 			continue
 		case v.Type() == pcommon.ValueTypeStr && (k == catalog.KeySessionID || k == catalog.KeyAgentID || k == catalog.KeyTicketID || k == catalog.KeyCustomerID):
@@ -242,21 +243,6 @@ func (s *Store) appendTuple(b []byte, row *eventRow) []byte {
 			}
 			keys[i], has[i] = v.Str(), true
 			continue
-		}
-		if measure != "" && k == measure {
-			var f float64
-			switch v.Type() {
-			case pcommon.ValueTypeDouble:
-				f = v.Double()
-			case pcommon.ValueTypeInt:
-				f = float64(v.Int())
-			default:
-				f = math.NaN()
-			}
-			row.measure, row.hasMeasure = counters.Micro(f)
-		}
-		if flag != "" && k == flag && v.Type() == pcommon.ValueTypeBool {
-			row.flag, row.hasFlag = v.Bool(), true
 		}
 		if !first {
 			b = append(b, ',')

@@ -203,8 +203,6 @@ type Config struct {
 	// Layout names the Redis keys and TTLs. An empty Prefix becomes
 	// "analytics:"; the TTLs are taken as they are (0 = no expiry).
 	Layout counters.Layout
-	// Catalog gives each event's measure and flag. Default: catalog.Default().
-	Catalog *catalog.Catalog
 	// Logger receives one warning per Redis outage and similar rare events
 	// (never one line per record). Default: no logging.
 	Logger *zap.Logger
@@ -259,7 +257,6 @@ type Store struct {
 	rdb    redis.UniversalClient
 	loc    *time.Location
 	layout counters.Layout
-	cat    *catalog.Catalog
 	logger *zap.Logger
 
 	// AfterCommitHook, if set, is called after a batch's PostgreSQL commit
@@ -275,7 +272,7 @@ type Store struct {
 
 // New returns a Store writing through pool and rdb. It does no I/O.
 func New(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config) *Store {
-	s := &Store{pool: pool, rdb: rdb, loc: cfg.Location, layout: cfg.Layout, cat: cfg.Catalog, logger: cfg.Logger}
+	s := &Store{pool: pool, rdb: rdb, loc: cfg.Location, layout: cfg.Layout, logger: cfg.Logger}
 	if s.loc == nil {
 		loc, err := time.LoadLocation(DefaultTimeZone)
 		if err != nil { // cannot happen: time/tzdata is embedded
@@ -285,9 +282,6 @@ func New(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config) *Store {
 	}
 	if s.layout.Prefix == "" {
 		s.layout.Prefix = "analytics:"
-	}
-	if s.cat == nil {
-		s.cat = catalog.Default()
 	}
 	if s.logger == nil {
 		s.logger = zap.NewNop()

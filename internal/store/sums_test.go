@@ -33,7 +33,7 @@ func TestSumsBeyond64Bits(t *testing.T) {
 	cat, err := catalog.Parse([]byte(costCatalog))
 	require.NoError(t, err)
 	cat = catalog.Default().Extend(cat)
-	st := New(e.pool, e.rdb, Config{Layout: e.layout, Catalog: cat})
+	st := New(e.pool, e.rdb, Config{Layout: e.layout})
 	n := normalize.New(cat, normalize.Limits{})
 	ctx := context.Background()
 	write := func(prefix string, k int, amount float64) Result {

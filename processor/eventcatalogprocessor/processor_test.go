@@ -279,7 +279,8 @@ func TestProcessLogsRecordContent(t *testing.T) {
 		"agent_id": "a-1", "session_id": "s-1", "wait_duration_seconds": 30.0, // widened
 		catalog.AttrStatus: "accepted", catalog.AttrEventName: "agent.session_takeover", catalog.AttrProduct: "agent_workbench",
 		catalog.AttrEventID: id, catalog.AttrEventTime: int64(ts),
-		catalog.AttrContentHash: mustDecodeHex(t, id.(string)), // id-less: the derived id's bytes
+		catalog.AttrContentHash:  mustDecodeHex(t, id.(string)), // id-less: the derived id's bytes
+		catalog.AttrMeasureMicro: int64(30_000_000),             // the catalog measure, in millionths
 	}, acc)
 	assert.Equal(t, "analytics-sdk", out.ResourceLogs().At(0).ScopeLogs().At(0).Scope().Name(), "scope kept")
 
