@@ -874,11 +874,15 @@ func TestConsumeContract(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "track.sock")
 	cfg := createDefaultConfig()
 	cfg.ServerConfig.NetAddr = confignet.AddrConfig{Endpoint: sock, Transport: confignet.TransportTypeUnix}
+	// No keep-alive: the contract check starts and stops a receiver per
+	// scenario on the same socket, and a POST on a connection the previous
+	// receiver closed fails ("server closed idle connection"), not retried.
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		},
+		DisableKeepAlives: true,
 	}}
 	defer client.CloseIdleConnections()
 	gen := &segmentGenerator{t: t, client: client, seen: map[int]int{}}
