@@ -66,8 +66,8 @@ generate: ## Run go generate
 	$(GO) generate ./...
 
 .PHONY: fmt
-fmt: ## Format the code (gofmt -s)
-	gofmt -s -w $$(find . -name '*.go' -not -path './build/*' -not -path './.tools/*')
+fmt: ## Format the code with what `make lint` checks (golangci-lint fmt: gofumpt, goimports); gofmt -s if it cannot be installed
+	@if $(MAKE) -s $(GOLANGCI) 2>/dev/null; then $(GOLANGCI) fmt ./...; else echo "golangci-lint $(GOLANGCI_VERSION) could not be installed; running gofmt -s only"; gofmt -s -w $$(find . -name '*.go' -not -path './build/*' -not -path './.tools/*'); fi
 
 $(GOLANGCI):
 	GOBIN=$(TOOLS_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)

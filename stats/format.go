@@ -3,11 +3,11 @@ package stats
 import (
 	"fmt"
 	"math/big"
-
-	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 // Lang is the language of display strings and the story.

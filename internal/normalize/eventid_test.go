@@ -131,23 +131,33 @@ func TestRecordIDStableAcrossSends(t *testing.T) {
 		// Two distinct events a week apart are never merged; a resend that
 		// carries the same ObservedTimestamp (an SDK's export retried) keeps
 		// its id.
-		a := send(rec{eventName: "agent.session_message", product: "agent_workbench",
-			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-7 * 24 * time.Hour)})
-		b := send(rec{eventName: "agent.session_message", product: "agent_workbench",
-			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-time.Minute)})
+		a := send(rec{
+			eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-7 * 24 * time.Hour),
+		})
+		b := send(rec{
+			eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-time.Minute),
+		})
 		assert.NotEqual(t, a, b)
-		c := send(rec{eventName: "agent.session_message", product: "agent_workbench",
-			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-time.Minute)})
+		c := send(rec{
+			eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}, observed: now.Add(-time.Minute),
+		})
 		assert.Equal(t, b, c)
 	})
 	t.Run("no time at all: the time of receipt enters the id", func(t *testing.T) {
-		res, lr := rec{eventName: "agent.session_message", product: "agent_workbench",
-			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}}.build(t)
+		res, lr := rec{
+			eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"},
+		}.build(t)
 		r := n.Record(res, pcommon.NewInstrumentationScope(), lr, now)
 		require.Equal(t, Result{Outcome: Accepted, Time: TimeFromReceipt, DerivedID: true}, r)
 		first := str(t, lr.Attributes(), catalog.AttrEventID)
-		res, lr = rec{eventName: "agent.session_message", product: "agent_workbench",
-			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"}}.build(t)
+		res, lr = rec{
+			eventName: "agent.session_message", product: "agent_workbench",
+			attrs: map[string]any{"agent_id": "a-1", "session_id": "s-1"},
+		}.build(t)
 		n.Record(res, pcommon.NewInstrumentationScope(), lr, now.Add(7*24*time.Hour))
 		assert.NotEqual(t, first, str(t, lr.Attributes(), catalog.AttrEventID))
 	})

@@ -429,8 +429,10 @@ func TestLateEventOfExpiredDay(t *testing.T) {
 	require.NoError(t, e.rdb.HSet(ctx, e.layout.DailyKey("2025-12-01"), "session.start:events", 5).Err())
 	res, err := s.Write(ctx, normalised(t,
 		rec{name: "session.start", product: "ai_chatbot", id: "late", at: ts("2025-12-01T02:00:00Z"), attrs: map[string]any{"session_id": "s1"}},
-		rec{name: "agent.session_takeover", product: "agent_workbench", id: "late-a", at: ts("2025-12-01T03:00:00Z"),
-			attrs: map[string]any{"agent_id": "a1", "session_id": "s1", "wait_duration_seconds": 2.0}},
+		rec{
+			name: "agent.session_takeover", product: "agent_workbench", id: "late-a", at: ts("2025-12-01T03:00:00Z"),
+			attrs: map[string]any{"agent_id": "a1", "session_id": "s1", "wait_duration_seconds": 2.0},
+		},
 		rec{name: "session.start", product: "ai_chatbot", id: "recent", at: ts("2025-12-09T02:00:00Z"), attrs: map[string]any{"session_id": "s2"}},
 	))
 	require.NoError(t, err)

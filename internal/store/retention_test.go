@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
@@ -197,8 +198,10 @@ func TestRetentionRace(t *testing.T) {
 		err error
 	}
 	inFlight := make(chan outcome, 1)
+	w1 := normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "w1", at: ts("2025-11-10T03:00:00Z"), attrs: map[string]any{"session_id": "s"}})
+	w2 := normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "w2", at: ts("2025-11-12T03:00:00Z"), attrs: map[string]any{"session_id": "s"}})
 	go func() {
-		res, err := writer.Write(ctx, normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "w1", at: ts("2025-11-10T03:00:00Z"), attrs: map[string]any{"session_id": "s"}}))
+		res, err := writer.Write(ctx, w1)
 		inFlight <- outcome{res, err}
 	}()
 	waitFor("the batch waits in its rollup update", `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, holderPID)
@@ -217,7 +220,7 @@ func TestRetentionRace(t *testing.T) {
 	late := make(chan outcome, 1)
 	go func() {
 		// writer still has November cached as ensured.
-		res, err := writer.Write(ctx, normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "w2", at: ts("2025-11-12T03:00:00Z"), attrs: map[string]any{"session_id": "s"}}))
+		res, err := writer.Write(ctx, w2)
 		late <- outcome{res, err}
 	}()
 	waitFor("a later batch waits for retention", lockWaits, "RowExclusiveLock")
@@ -257,20 +260,26 @@ func TestRetentionUnderLoad(t *testing.T) {
 	var inserted, beyond, lateInserted int
 	var wg sync.WaitGroup
 	errs := make(chan error, writers+1)
+	var lds [writers][batches]plog.Logs // built here: normalised asserts, so not in the writers' goroutines
+	for w := range writers {
+		for b := range batches {
+			var recs []rec
+			for i := range per {
+				recs = append(recs, rec{
+					name: "session.start", product: "ai_chatbot", id: fmt.Sprintf("w%d-b%02d-%02d", w, b, i),
+					at: ts("2025-11-03T00:00:00Z").Add(time.Duration(i) * time.Hour), attrs: map[string]any{"session_id": "s"},
+				})
+			}
+			lds[w][b] = normalised(t, recs...)
+		}
+	}
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := e.store()
 			for b := range batches {
-				var recs []rec
-				for i := range per {
-					recs = append(recs, rec{
-						name: "session.start", product: "ai_chatbot", id: fmt.Sprintf("w%d-b%02d-%02d", w, b, i),
-						at: ts("2025-11-03T00:00:00Z").Add(time.Duration(i) * time.Hour), attrs: map[string]any{"session_id": "s"},
-					})
-				}
-				ld := normalised(t, recs...)
+				ld := lds[w][b]
 				mu.Lock()
 				after := !dropped.IsZero()
 				mu.Unlock()

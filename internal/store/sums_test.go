@@ -88,8 +88,10 @@ func TestSumsBeyond64Bits(t *testing.T) {
 	assert.Equal(t, 2, st.StuckOutbox().Refused)
 
 	// The per-event bound: a measure over MaxMeasure is rejected at ingest.
-	rl := wire(t, rec{name: "chat.cost", product: "ai_chatbot", id: "big", at: ts("2025-12-01T03:00:00Z"),
-		attrs: map[string]any{"amount": 2e12}}).ResourceLogs().At(0)
+	rl := wire(t, rec{
+		name: "chat.cost", product: "ai_chatbot", id: "big", at: ts("2025-12-01T03:00:00Z"),
+		attrs: map[string]any{"amount": 2e12},
+	}).ResourceLogs().At(0)
 	r := n.Record(rl.Resource(), rl.ScopeLogs().At(0).Scope(), rl.ScopeLogs().At(0).LogRecords().At(0), time.Now())
 	assert.Equal(t, catalog.ReasonInvalidValue, r.Reason)
 }

@@ -138,7 +138,7 @@ func (h *harness) counters(t *testing.T) map[string]int64 {
 			}
 			if src, ok := dp.Attributes.Value(attrTimeSource); ok {
 				d, _ := dp.Attributes.Value(attrDerivedID)
-				key += "{" + src.AsString() + "," + d.Emit() + "}"
+				key += "{" + src.AsString() + "," + d.String() + "}"
 			}
 			out[key] += dp.Value
 		}
@@ -402,7 +402,7 @@ func TestProcessLogsCountsUntimedRecords(t *testing.T) {
 		lr.SetEventName("session.start")
 		lr.Attributes().PutStr("session_id", "s-"+strconv.Itoa(lrs.Len()))
 		if observed {
-			lr.SetObservedTimestamp(pcommon.Timestamp(ts))
+			lr.SetObservedTimestamp(ts)
 		}
 		if id != "" {
 			lr.Attributes().PutStr("event.id", id)
@@ -416,7 +416,7 @@ func TestProcessLogsCountsUntimedRecords(t *testing.T) {
 	withTS := lrs.AppendEmpty() // has a Timestamp: not counted
 	withTS.SetEventName("session.start")
 	withTS.Attributes().PutStr("session_id", "s-9")
-	withTS.SetTimestamp(pcommon.Timestamp(ts))
+	withTS.SetTimestamp(ts)
 	require.NoError(t, h.proc.ConsumeLogs(context.Background(), ld))
 	assert.Equal(t, map[string]int64{
 		metricAccepted: 6,

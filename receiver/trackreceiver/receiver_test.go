@@ -482,7 +482,10 @@ func TestBatchPartial(t *testing.T) {
 	assert.Empty(t, recs[2].EventName())
 	assert.Equal(t, pcommon.Timestamp(0), recs[2].Timestamp())
 	assert.Equal(t, pcommon.Timestamp(0), recs[2].ObservedTimestamp())
-	assert.Equal(t, `{"type":"track","properties":{"agent_id":"ag-2"}}`, recs[2].Body().Str())
+	// The call's text as sent: same JSON, same length (not re-encoded).
+	const sentCall = `{"type":"track","properties":{"agent_id":"ag-2"}}`
+	assert.JSONEq(t, sentCall, recs[2].Body().Str())
+	assert.Len(t, recs[2].Body().Str(), len(sentCall))
 	assert.Equal(t, map[string]any{
 		catalog.WireRejectReason:  "missing_event",
 		catalog.WireRejectField:   "event",
