@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 // DefaultEndpoint is where the stats service listens unless told otherwise:
@@ -68,7 +70,7 @@ func NewDefaultConfig() *Config {
 			MaxConns:     4,
 			QueryTimeout: 5 * time.Second,
 		},
-		Timezone:          "Asia/Shanghai",
+		Timezone:          counters.DefaultTimeZone,
 		CostPerResolution: 10,
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate/casestudy"
 	"github.com/otelcol-analytics/otelcol-analytics/sdk/bizevents"
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	month := fs.String("month", "", "simulate this business month, YYYY-MM (default: the previous month)")
 	from := fs.String("from", "", "first day YYYY-MM-DD (with --to, instead of --month)")
 	to := fs.String("to", "", "last day YYYY-MM-DD, inclusive")
-	tz := fs.String("timezone", "Asia/Shanghai", "business time zone: days and months are cut in it")
+	tz := fs.String("timezone", counters.DefaultTimeZone, "business time zone: days and months are cut in it")
 	endpoint := fs.String("endpoint", "", "OTLP endpoint host:port or URL (default localhost:4318 for http, localhost:4317 for grpc)")
 	protocol := fs.String("protocol", "http", "OTLP protocol: http (protobuf) or grpc")
 	hdrs := headers{}

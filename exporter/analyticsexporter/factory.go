@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
 )
 
@@ -63,11 +64,11 @@ func createDefaultConfig() component.Config {
 		Postgres:      PostgresConfig{MaxConns: 8, MinConns: 1},
 		Redis: RedisConfig{
 			Addr:      "127.0.0.1:6379",
-			KeyPrefix: "analytics:",
-			DailyTTL:  9600 * time.Hour,
-			ClaimTTL:  168 * time.Hour,
+			KeyPrefix: counters.DefaultPrefix,
+			DailyTTL:  counters.DefaultDailyTTL,
+			ClaimTTL:  counters.DefaultClaimTTL,
 		},
-		Timezone:       "Asia/Shanghai",
+		Timezone:       counters.DefaultTimeZone,
 		Partitions:     PartitionsConfig{CreateAheadMonths: 2},
 		OutboxInterval: 5 * time.Second,
 	}

@@ -15,6 +15,20 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 )
 
+// The shared defaults: the one place each is written. Every component
+// (exporter, stats, analyticsctl, demo, simulator, load generator) takes its
+// default from here.
+const (
+	// DefaultTimeZone is the business time zone days and months are cut in.
+	DefaultTimeZone = "Asia/Shanghai"
+	// DefaultPrefix starts every Redis key.
+	DefaultPrefix = "analytics:"
+	// DefaultDailyTTL is how long after its day a daily hash is kept (400 days).
+	DefaultDailyTTL = 9600 * time.Hour
+	// DefaultClaimTTL is the minimum age of a leftover claim the sweep deletes.
+	DefaultClaimTTL = 168 * time.Hour
+)
+
 // DateLayout and MonthLayout format business days and months in keys.
 const (
 	DateLayout  = "2006-01-02"

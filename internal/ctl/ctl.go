@@ -34,11 +34,11 @@ const (
 const (
 	DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/analytics?sslmode=disable"
 	DefaultRedisAddr   = "127.0.0.1:6379"
-	DefaultKeyPrefix   = "analytics:"
-	DefaultTimezone    = "Asia/Shanghai"
-	DefaultDailyTTL    = 9600 * time.Hour // 400 days
+	DefaultKeyPrefix   = counters.DefaultPrefix
+	DefaultTimezone    = counters.DefaultTimeZone
+	DefaultDailyTTL    = counters.DefaultDailyTTL
 	DefaultMonthlyTTL  = time.Duration(0) // never expires
-	DefaultClaimTTL    = 168 * time.Hour
+	DefaultClaimTTL    = counters.DefaultClaimTTL
 )
 
 // Options are the settings every subcommand shares. Each has a flag and an

@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/ctl"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate/casestudy"
@@ -104,7 +105,7 @@ func DefaultOptions() Options {
 	return Options{
 		Binary:            "bin/otelcol-analytics",
 		Config:            "otelcol-config.yaml",
-		Timezone:          "Asia/Shanghai",
+		Timezone:          counters.DefaultTimeZone,
 		Scale:             200,
 		Seed:              1,
 		ResendFraction:    0.05,

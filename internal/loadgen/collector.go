@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 // CollectorSetup is where a collector of a run of its own stores and
@@ -74,7 +76,7 @@ func StartCollector(ctx context.Context, s CollectorSetup) (*Collector, error) {
 	c.Telemetry, _ = strconv.Atoi(port)
 	tz := s.Timezone
 	if tz == "" {
-		tz = "Asia/Shanghai"
+		tz = counters.DefaultTimeZone
 	}
 	set := map[string]string{
 		"ANALYTICS_POSTGRES_DSN":       s.DSN,

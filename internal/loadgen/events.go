@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 // The products and the probe event, as the default catalog names them.
@@ -77,7 +78,7 @@ func (g *Generator) location() *time.Location {
 	if g.Location != nil {
 		return g.Location
 	}
-	loc, err := time.LoadLocation("Asia/Shanghai")
+	loc, err := time.LoadLocation(counters.DefaultTimeZone)
 	if err != nil {
 		return time.FixedZone("CST", 8*3600)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/sdk/bizevents"
 )
 
@@ -80,7 +81,7 @@ func (c *Config) withDefaults() Config {
 // DefaultLocation is Asia/Shanghai (UTC if the zone database lacks it;
 // cmd/simulate embeds time/tzdata).
 func DefaultLocation() *time.Location {
-	loc, err := time.LoadLocation("Asia/Shanghai")
+	loc, err := time.LoadLocation(counters.DefaultTimeZone)
 	if err != nil {
 		return time.UTC
 	}

@@ -192,9 +192,6 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
-// DefaultTimeZone is the business time zone when Config.Location is nil.
-const DefaultTimeZone = "Asia/Shanghai"
-
 // Config configures a Store.
 type Config struct {
 	// Location is the business time zone days and months are cut in.
@@ -274,14 +271,14 @@ type Store struct {
 func New(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config) *Store {
 	s := &Store{pool: pool, rdb: rdb, loc: cfg.Location, layout: cfg.Layout, logger: cfg.Logger}
 	if s.loc == nil {
-		loc, err := time.LoadLocation(DefaultTimeZone)
+		loc, err := time.LoadLocation(counters.DefaultTimeZone)
 		if err != nil { // cannot happen: time/tzdata is embedded
 			panic(err)
 		}
 		s.loc = loc
 	}
 	if s.layout.Prefix == "" {
-		s.layout.Prefix = "analytics:"
+		s.layout.Prefix = counters.DefaultPrefix
 	}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
