@@ -71,7 +71,7 @@ func NewDefaultConfig() *Config {
 			QueryTimeout: 5 * time.Second,
 		},
 		Timezone:          counters.DefaultTimeZone,
-		CostPerResolution: 10,
+		CostPerResolution: DefaultCostPerResolution,
 	}
 }
 
@@ -109,4 +109,9 @@ func (c *Config) Validate() error {
 }
 
 // costFen is the cost per resolution in fen (0.01 yuan), rounded half up.
+// DefaultCostPerResolution is the default cost_per_resolution, in yuan: the
+// one place it is written (the simulator, the demo and analytics-stats take
+// it from here).
+const DefaultCostPerResolution = 10.0
+
 func (c *Config) costFen() int64 { return int64(math.Round(c.CostPerResolution * 100)) }

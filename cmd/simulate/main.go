@@ -27,6 +27,7 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate/casestudy"
 	"github.com/otelcol-analytics/otelcol-analytics/sdk/bizevents"
+	"github.com/otelcol-analytics/otelcol-analytics/stats"
 )
 
 func main() {
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	agents := fs.Int("agents", 0, "number of human agents (default scale/20, at least 3)")
 	rate := fs.Float64("rate", 0, "maximum events per second (0 = unlimited)")
 	resend := fs.Float64("resend-fraction", 0, "fraction of events sent a second time with the same id (0..1)")
-	cost := fs.Float64("cost-per-resolution", 10, "cost saved per AI-resolved session, as configured in the stats service")
+	cost := fs.Float64("cost-per-resolution", stats.DefaultCostPerResolution, "cost saved per AI-resolved session in yuan, as configured in the stats service (0 allowed)")
 	expectOut := fs.String("expect-out", "", "write the expectation (raw numbers, case study, counter rows) to this JSON file")
 	dryRun := fs.Bool("dry-run", false, "generate and compute the expectation without sending anything")
 	quiet := fs.Bool("quiet", false, "no progress lines")
@@ -121,7 +122,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := simulate.RunOptions{Rate: *rate, CostPerResolution: *cost}
+	opts := simulate.RunOptions{Rate: *rate, CostPerResolution: cost}
 	if !*quiet {
 		opts.Progress = stderr
 		where := *endpoint

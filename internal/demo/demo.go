@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -167,6 +168,9 @@ func (o *Options) validate() error {
 	if o.DailyTTL < 0 {
 		errs = append(errs, fmt.Errorf("--daily-ttl %s: must not be negative", o.DailyTTL))
 	}
+	if math.IsNaN(o.CostPerResolution) || o.CostPerResolution < 0 {
+		errs = append(errs, fmt.Errorf("--cost-per-resolution %v: must be a non-negative number of yuan (0 allowed)", o.CostPerResolution))
+	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -249,22 +253,23 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	res.WorkDir = work
 	env := collectorEnv(o.Environ, map[string]string{
-		"ANALYTICS_POSTGRES_DSN":       dsn,
-		"ANALYTICS_STATS_POSTGRES_DSN": dsn,
-		"ANALYTICS_REDIS_ADDR":         o.RedisAddr,
-		"ANALYTICS_REDIS_DB":           "0",
-		"ANALYTICS_REDIS_PASSWORD":     o.RedisPassword,
-		"ANALYTICS_REDIS_PREFIX":       o.RedisPrefix,
-		"ANALYTICS_REDIS_DAILY_TTL":    o.DailyTTL.String(),
-		"ANALYTICS_TIMEZONE":           o.Timezone,
-		"ANALYTICS_QUEUE_DIR":          filepath.Join(work, "queue"),
-		"ANALYTICS_OTLP_GRPC_ENDPOINT": ports.OTLPGRPC,
-		"ANALYTICS_OTLP_HTTP_ENDPOINT": ports.OTLPHTTP,
-		"ANALYTICS_HEALTH_ENDPOINT":    ports.Health,
-		"ANALYTICS_PPROF_ENDPOINT":     ports.Pprof,
-		"ANALYTICS_STATS_ENDPOINT":     ports.Stats,
-		"ANALYTICS_TELEMETRY_PORT":     fmt.Sprint(ports.Telemetry),
-		"ANALYTICS_TRACK_ENDPOINT":     ports.Track,
+		"ANALYTICS_POSTGRES_DSN":        dsn,
+		"ANALYTICS_STATS_POSTGRES_DSN":  dsn,
+		"ANALYTICS_REDIS_ADDR":          o.RedisAddr,
+		"ANALYTICS_REDIS_DB":            "0",
+		"ANALYTICS_REDIS_PASSWORD":      o.RedisPassword,
+		"ANALYTICS_REDIS_PREFIX":        o.RedisPrefix,
+		"ANALYTICS_REDIS_DAILY_TTL":     o.DailyTTL.String(),
+		"ANALYTICS_TIMEZONE":            o.Timezone,
+		"ANALYTICS_COST_PER_RESOLUTION": strconv.FormatFloat(o.CostPerResolution, 'f', -1, 64),
+		"ANALYTICS_QUEUE_DIR":           filepath.Join(work, "queue"),
+		"ANALYTICS_OTLP_GRPC_ENDPOINT":  ports.OTLPGRPC,
+		"ANALYTICS_OTLP_HTTP_ENDPOINT":  ports.OTLPHTTP,
+		"ANALYTICS_HEALTH_ENDPOINT":     ports.Health,
+		"ANALYTICS_PPROF_ENDPOINT":      ports.Pprof,
+		"ANALYTICS_STATS_ENDPOINT":      ports.Stats,
+		"ANALYTICS_TELEMETRY_PORT":      fmt.Sprint(ports.Telemetry),
+		"ANALYTICS_TRACK_ENDPOINT":      ports.Track,
 	})
 	printf(out, "demo: 2/6 starting %s --config %s (OTLP/HTTP %s, stats %s, log %s)\n",
 		o.Binary, o.Config, ports.OTLPHTTP, ports.Stats, filepath.Join(work, "collector.log"))
@@ -330,7 +335,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	mon := &monitor{pool: pool, pipe: pipe, total: total, unique: unique, out: out, start: time.Now()}
 	stopProgress := mon.every(ctx, time.Second)
-	run, runErr := simulate.Run(ctx, gen, pipe, simulate.RunOptions{CostPerResolution: o.CostPerResolution})
+	run, runErr := simulate.Run(ctx, gen, pipe, simulate.RunOptions{CostPerResolution: &o.CostPerResolution})
 	stopProgress()
 	if runErr != nil {
 		return nil, runErr

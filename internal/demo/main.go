@@ -42,6 +42,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.Schema, "schema", o.Schema, "PostgreSQL schema of the demo, dropped and recreated at start")
 	fs.StringVar(&o.RedisAddr, "redis-addr", o.RedisAddr, "Redis host:port")
 	fs.StringVar(&o.RedisPrefix, "redis-prefix", o.RedisPrefix, "Redis key prefix of the demo; its keys are deleted at start")
+	fs.Float64Var(&o.CostPerResolution, "cost-per-resolution", o.CostPerResolution, "the stats service's cost_per_resolution in yuan (passed to the collector; 0 allowed)")
 	fs.DurationVar(&o.DailyTTL, "daily-ttl", o.DailyTTL, "how long after its end a day stays in Redis (the collector's redis.daily_ttl and verify's); 0 = never")
 	fs.StringVar(&o.StatsEndpoint, "stats-endpoint", o.StatsEndpoint, "where the stats service (report page) listens; a free port if taken")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "how long to wait for the pipeline to drain after the last event")

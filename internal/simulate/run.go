@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/otelcol-analytics/otelcol-analytics/stats"
 )
 
 // RunOptions control the sending.
@@ -19,8 +21,9 @@ type RunOptions struct {
 	// ProgressInterval defaults to one second.
 	ProgressInterval time.Duration
 	// CostPerResolution is the cost of a session an agent would have
-	// handled (docs/spec.md §8 cost_saved; default 10).
-	CostPerResolution float64
+	// handled (docs/spec.md §8 cost_saved), in yuan; nil: the stats
+	// service's default (stats.DefaultCostPerResolution). 0 is a cost.
+	CostPerResolution *float64
 }
 
 // Result is the outcome of a run.
@@ -38,11 +41,12 @@ func Run(ctx context.Context, g *Generator, p *Pipeline, o RunOptions) (*Result,
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = time.Second
 	}
-	if o.CostPerResolution == 0 {
-		o.CostPerResolution = 10
+	cost := stats.DefaultCostPerResolution
+	if o.CostPerResolution != nil {
+		cost = *o.CostPerResolution
 	}
 	cfg := g.Config()
-	x := NewExpector(cfg.Location, o.CostPerResolution)
+	x := NewExpector(cfg.Location, cost)
 	start := time.Now()
 
 	stop := make(chan struct{})

@@ -115,7 +115,7 @@ func TestMetricsEqualComputeMetrics(t *testing.T) {
 		bizevents.ProductAIChatbot: discard{}, bizevents.ProductAgentWorkbench: discard{},
 	})
 	require.NoError(t, err)
-	res, err := simulate.Run(context.Background(), g, p, simulate.RunOptions{CostPerResolution: 12.5})
+	res, err := simulate.Run(context.Background(), g, p, simulate.RunOptions{CostPerResolution: new(12.5)})
 	require.NoError(t, err)
 	exp := res.Expectation
 	require.Len(t, exp.Months, 1)
