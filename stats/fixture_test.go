@@ -51,7 +51,7 @@ func readFixture(t testing.TB, path string) []fixtureEvent {
 // loadEvents writes events into the rollups of the schema at dsn the way
 // the analytics exporter counts them: per business day (loc) and event, and
 // per agent when the event carries an agent_id; the catalog's measure
-// summed in millionths (counters.Micro), its flag counted when true.
+// summed in millionths (catalog.Micro), its flag counted when true.
 // updated_at is the cell's latest event time, as an exporter writing in
 // real time would leave it.
 //
@@ -72,7 +72,7 @@ func loadEvents(t testing.TB, dsn string, events []fixtureEvent, loc *time.Locat
 			if x, ok := e.Attrs[def.Measure]; ok {
 				f, isNum := toFloat(x)
 				require.True(t, isNum, "fixture event %s: %s is not a number", e.ID, def.Measure)
-				micro, ok := counters.Micro(f)
+				micro, ok := catalog.Micro(f)
 				require.True(t, ok)
 				v.MeasureCount, v.MeasureSumMicro = 1, counters.SumOf(micro)
 			}

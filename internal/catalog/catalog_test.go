@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -166,4 +167,19 @@ func TestExtendAndLoad(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("events:\n  - name: a.b\n"), 0o600))
 	_, err = Load(bad)
 	require.EqualError(t, err, "catalog file "+bad+`: event "a.b": product is required`)
+}
+
+func TestMicro(t *testing.T) {
+	for _, tc := range []struct {
+		in   float64
+		want int64
+	}{{1.5, 1_500_000}, {0.0000005, 1}, {-0.0000005, -1}, {1234.567891, 1_234_567_891}, {0, 0}, {MaxMeasure, 1e18}, {-MaxMeasure, -1e18}} {
+		got, ok := Micro(tc.in)
+		require.True(t, ok)
+		assert.Equal(t, tc.want, got, "Micro(%v)", tc.in)
+	}
+	for _, bad := range []float64{1e300, MaxMeasure * 1.0000001, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		_, ok := Micro(bad)
+		assert.False(t, ok, "Micro(%v)", bad)
+	}
 }

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 )
 
 // The shared defaults: the one place each is written. Every component
@@ -71,13 +69,6 @@ type Row struct {
 	Cell
 	Values
 }
-
-// Micro converts a measure value to integer millionths: catalog.Micro, the
-// one rounding every store and expectation uses.
-func Micro(v float64) (micro int64, ok bool) { return catalog.Micro(v) }
-
-// FromMicro converts millionths back to the measure's unit.
-func FromMicro(micro int64) float64 { return float64(micro) / 1e6 }
 
 // Aggregator sums rows by cell.
 type Aggregator struct {

@@ -11,19 +11,6 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
 )
 
-func TestMicro(t *testing.T) {
-	for _, tc := range []struct {
-		in   float64
-		want int64
-	}{{1.5, 1_500_000}, {0.0000005, 1}, {-0.0000005, -1}, {1234.567891, 1_234_567_891}, {0, 0}} {
-		got, ok := Micro(tc.in)
-		require.True(t, ok)
-		assert.Equal(t, tc.want, got, "Micro(%v)", tc.in)
-	}
-	_, ok := Micro(1e300)
-	assert.False(t, ok)
-}
-
 func TestParseField(t *testing.T) {
 	a, e, f, err := ParseField("agent:with:colons:agent.session_takeover:measure_sum_micro", true)
 	require.NoError(t, err)

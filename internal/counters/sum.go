@@ -41,23 +41,6 @@ func (s Sum) Add(o Sum) Sum {
 	return Sum{hi: s.hi + o.hi + int64(carry), lo: lo} //nolint:gosec // carry is 0 or 1
 }
 
-// Neg returns -s.
-func (s Sum) Neg() Sum {
-	lo, borrow := bits.Sub64(0, s.lo, 0)
-	return Sum{hi: -s.hi - int64(borrow), lo: lo} //nolint:gosec // borrow is 0 or 1
-}
-
-// Sign returns -1, 0 or +1.
-func (s Sum) Sign() int {
-	switch {
-	case s.hi < 0:
-		return -1
-	case s.hi == 0 && s.lo == 0:
-		return 0
-	}
-	return 1
-}
-
 // Int64 returns s as an int64 and whether it fits.
 func (s Sum) Int64() (int64, bool) {
 	v := int64(s.lo) //nolint:gosec // two's complement on purpose

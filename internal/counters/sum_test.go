@@ -35,7 +35,7 @@ func TestSumArithmetic(t *testing.T) {
 		{"twice max", maxI.Add(maxI), "18446744073709551614"},
 		{"below min", SumOf(math.MinInt64).Add(SumOf(-1)), "-9223372036854775809"},
 		{"back into range", maxI.Add(SumOf(1)).Add(SumOf(-1)), "9223372036854775807"},
-		{"neg", maxI.Add(maxI).Neg(), "-18446744073709551614"},
+		{"twice min", SumOf(math.MinInt64).Add(SumOf(math.MinInt64)), "-18446744073709551616"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -50,7 +50,7 @@ var fixtureRows = []counters.Row{
 }
 
 // TestRawAggregate checks that the SQL aggregate of raw events gives the
-// numbers worked out by hand, including counters.Micro's rounding of ties.
+// numbers worked out by hand, including catalog.Micro's rounding of ties.
 func TestRawAggregate(t *testing.T) {
 	ctx := context.Background()
 	evs := loadFixture(t)

@@ -85,7 +85,7 @@ func insertEvents(t *testing.T, conn *pgx.Conn, evs []fixtureEvent) {
 	}
 }
 
-// rowsOf computes the counter rows of events in Go, with counters.Micro, the
+// rowsOf computes the counter rows of events in Go, with catalog.Micro, the
 // way the exporter does.
 func rowsOf(t *testing.T, evs []fixtureEvent) []counters.Row {
 	t.Helper()
@@ -96,7 +96,7 @@ func rowsOf(t *testing.T, evs []fixtureEvent) []counters.Row {
 		require.True(t, ok, e.Name)
 		v := counters.Values{Events: 1}
 		if f, ok := e.Attrs[def.Measure].(float64); ok && def.Measure != "" {
-			m, ok := counters.Micro(f)
+			m, ok := catalog.Micro(f)
 			require.True(t, ok)
 			v.MeasureCount, v.MeasureSumMicro = 1, counters.SumOf(m)
 		}

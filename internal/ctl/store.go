@@ -24,7 +24,7 @@ type querier interface {
 // event for events with an agent_id. The catalog's measure and flag of each
 // event come in as arrays ($3 names, $4 measures, $5 flags; an empty string = none).
 //
-// The measure is converted to integer millionths exactly as counters.Micro
+// The measure is converted to integer millionths exactly as catalog.Micro
 // does in Go: the JSON number is read as a float8 (correctly rounded, the
 // same float64 the exporter had), multiplied by 1e6 in float8 (IEEE, as in
 // Go) and rounded half away from zero (round() on float8 rounds half to

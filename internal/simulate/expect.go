@@ -10,7 +10,7 @@ import (
 )
 
 // Avg is the exact data behind an average: how many values and their sum
-// in integer millionths (each value rounded with counters.Micro, as the
+// in integer millionths (each value rounded with catalog.Micro, as the
 // collector does), plus the average itself for reading.
 type Avg struct {
 	Count    int64        `json:"count"`
@@ -146,7 +146,7 @@ func (x *Expector) Add(ev *Event) {
 	if def, ok := x.cat.Lookup(ev.Name); ok {
 		if def.Measure != "" {
 			if f, ok := ev.Float(def.Measure); ok {
-				if m, ok := counters.Micro(f); ok {
+				if m, ok := catalog.Micro(f); ok {
 					v.MeasureCount, v.MeasureSumMicro = 1, counters.SumOf(m)
 				}
 			}

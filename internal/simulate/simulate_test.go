@@ -332,7 +332,7 @@ func TestRunRecountsRecords(t *testing.T) {
 			v, ok := r.attrs[k]
 			require.True(t, ok, "%s lacks %s", r.name, k)
 			require.Equal(t, attribute.FLOAT64, v.Type(), "%s.%s is a double", r.name, k)
-			m, _ := counters.Micro(v.AsFloat64())
+			m, _ := catalog.Micro(v.AsFloat64())
 			return m
 		}
 		switch r.name {
