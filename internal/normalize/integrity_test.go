@@ -471,3 +471,29 @@ func TestRecordStampsCounters(t *testing.T) {
 		assert.False(t, ok)
 	})
 }
+
+// A receiver's refusal too large to keep is cut like any other record, and
+// keeps the receiver's reason.
+func TestRecordReceiverRefusalTooLargeIsCut(t *testing.T) {
+	n := New(nil, DefaultLimits())
+	call := `{"type":"track","event":"session.start","properties":{"t":"` + strings.Repeat("x", 100<<10) + `"}}`
+	res, lr := rec{eventName: "session.start", product: "ai_chatbot", attrs: map[string]any{
+		catalog.WireRejectReason: "event_too_large", catalog.WireRejectMessage: "the call is too large",
+	}}.build(t)
+	lr.Body().SetStr(call)
+	orig := plog.NewLogRecord()
+	lr.CopyTo(orig)
+	orig.Attributes().Clear() // the marker is removed before the cut
+	r := n.Record(res, pcommon.NewInstrumentationScope(), lr, now)
+	require.Equal(t, Rejected, r.Outcome)
+	assert.Equal(t, catalog.Reason("event_too_large"), r.Reason)
+	assert.True(t, r.Cut)
+	wantCut(t, res, orig, lr)
+
+	// A small one is kept whole.
+	res, lr = rec{eventName: "session.start", product: "ai_chatbot", attrs: map[string]any{catalog.WireRejectReason: "missing_event"}}.build(t)
+	lr.Body().SetStr(`{"type":"track"}`)
+	r = n.Record(res, pcommon.NewInstrumentationScope(), lr, now)
+	assert.False(t, r.Cut)
+	assert.JSONEq(t, `{"type":"track"}`, lr.Body().Str())
+}

@@ -266,8 +266,15 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 	idVal, hasID := attrs.Get(catalog.WireEventID)
 	ev, known := n.cat.Lookup(name)
 
+	// A receiver's refusal keeps its reason, but is cut like any record too
+	// deep or too large to carry (a call over the track receiver's
+	// max_event_bytes, say).
+	cut := false
 	if rej == nil {
 		rej = n.check(name, product, productSet, lr, idVal, hasID, ev, known, eventTime, now)
+		cut = rej != nil && (rej.reason == catalog.ReasonTooDeep || rej.reason == catalog.ReasonTooLarge)
+	} else {
+		cut = n.checkDepth(attrs, lr.Body()) != nil || n.checkSize(name, product, attrs, lr.Body()) != nil
 	}
 	if rej == nil && known {
 		widen(ev, attrs)
@@ -305,7 +312,7 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 	if rej != nil {
 		body := lr.Body()
 		rejectKey = hashContent(rejectDomain+string(rej.reason)+"\x00", product, name, lr.Timestamp(), attrs, nil, &body)
-		if rej.reason == catalog.ReasonTooDeep || rej.reason == catalog.ReasonTooLarge {
+		if cut {
 			Cut(res, scope, lr)
 			attrs = lr.Attributes()
 			out.Cut = true

@@ -19,15 +19,6 @@ import (
 // rejected-events table. A refused /v1/track call is answered 4xx instead
 // and not handed on: the client knows.
 
-// attrRejectOriginalSize is, on the record of an event_too_large call, the
-// size of the call's JSON text in bytes (an int); the body holds only its
-// first refusedBodyMax bytes.
-const attrRejectOriginalSize = "ingest.reject.original_size"
-
-// refusedBodyMax is the most bytes of an event_too_large call kept in its
-// record's body.
-const refusedBodyMax = 4096
-
 // rejectedCall is a call of a batch that was refused alone, as reported in
 // the response.
 type rejectedCall struct {
@@ -113,11 +104,10 @@ func contextProduct(ctx json.RawMessage) string {
 func (rc *refusedCall) fill(lr plog.LogRecord) {
 	lr.SetEventName(rc.name)
 	attrs := lr.Attributes()
+	// Whole, even over max_event_bytes (the request is bounded by
+	// max_request_body_size): the eventcatalog processor cuts a record too
+	// large to keep, with the size and sha256 of the whole (normalize.Cut).
 	body := rc.raw
-	if rc.reason == reasonEventTooLarge {
-		body = cutUTF8(body, refusedBodyMax)
-		attrs.PutInt(attrRejectOriginalSize, int64(len(rc.raw)))
-	}
 	if utf8.Valid(body) {
 		lr.Body().SetStr(string(body))
 	} else {
@@ -129,19 +119,6 @@ func (rc *refusedCall) fill(lr plog.LogRecord) {
 	attrs.PutStr(catalog.WireRejectReason, rc.reason)
 	attrs.PutStr(catalog.WireRejectField, rc.field)
 	attrs.PutStr(catalog.WireRejectMessage, rc.message)
-}
-
-// cutUTF8 is the first n bytes of b at most, cut at the start of a UTF-8
-// sequence (so valid UTF-8 stays valid).
-func cutUTF8(b []byte, n int) []byte {
-	if len(b) <= n {
-		return b
-	}
-	cut := n
-	for i := 1; i < utf8.UTFMax && cut > 0 && !utf8.RuneStart(b[cut]); i++ {
-		cut--
-	}
-	return b[:cut]
 }
 
 // rejected lists the refused calls for the response.

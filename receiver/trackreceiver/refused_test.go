@@ -158,19 +158,18 @@ func TestBatchRefusedRecords(t *testing.T) {
 			},
 		},
 		{
-			name: "over max_event_bytes: the first 4096 bytes, cut before a rune", call: big, headers: header, goodProduct: "ai_chatbot",
+			name: "over max_event_bytes: the whole call (the processor cuts what is too large to keep)", call: big, headers: header, goodProduct: "ai_chatbot",
 			want: gotRecord{
-				product: "ai_chatbot", name: "big", body: big[:4095],
+				product: "ai_chatbot", name: "big", body: big,
 				attrs: refusedAttrs("event_too_large", "", "the call is 5100 bytes, more than max_event_bytes (5000)",
-					"event.id", "r-big", "ingest.reject.original_size", int64(5100)),
+					"event.id", "r-big"),
 			},
 		},
 		{
 			name: "over max_event_bytes and not UTF-8: bytes", call: bigBad, headers: header, goodProduct: "ai_chatbot",
 			want: gotRecord{
-				product: "ai_chatbot", body: []byte(bigBad[:4096]),
-				attrs: refusedAttrs("event_too_large", "", "the call is 5040 bytes, more than max_event_bytes (5000)",
-					"ingest.reject.original_size", int64(5040)),
+				product: "ai_chatbot", body: []byte(bigBad),
+				attrs: refusedAttrs("event_too_large", "", "the call is 5040 bytes, more than max_event_bytes (5000)"),
 			},
 		},
 		// Invalid UTF-8 is refused, never rewritten: the body keeps the bytes.

@@ -65,23 +65,3 @@ func TestMemberAt(t *testing.T) {
 	}
 	assert.Empty(t, memberAt([]byte(`["event"]`), 2), "not an object")
 }
-
-func TestCutUTF8(t *testing.T) {
-	tests := []struct {
-		b    string
-		n    int
-		want string
-	}{
-		{"abc", 5, "abc"},
-		{"abc", 3, "abc"},
-		{"abcd", 3, "abc"},
-		{"abé", 3, "ab"},                    // é is 2 bytes at 2..3
-		{"a😀b", 3, "a"},                     // 😀 is 4 bytes at 1..4
-		{"a😀b", 4, "a"},                     //
-		{"a😀b", 5, "a😀"},                    //
-		{"\x80\x80\x80\x80\x80", 4, "\x80"}, // not UTF-8: at most 3 bytes dropped
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, string(cutUTF8([]byte(tt.b), tt.n)), "%q %d", tt.b, tt.n)
-	}
-}
