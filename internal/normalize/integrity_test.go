@@ -405,25 +405,20 @@ func TestGuardQueue(t *testing.T) {
 			require.NoError(t, err, "the queue could not read the item back")
 			require.Equal(t, 2, back.LogRecordCount())
 			got := back.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1)
-			if tt.field == "" || strings.HasPrefix(tt.field, "resource.") {
-				if tt.field == "" {
-					assert.Equal(t, 0, guarded)
-					return
-				}
+			switch {
+			case tt.field == "":
+				assert.Equal(t, 0, guarded)
+				return
+			case strings.HasPrefix(tt.field, "resource."):
+				assert.Equal(t, 2, guarded, "every record under the resource")
+			default:
+				assert.Equal(t, 1, guarded)
 			}
-			assert.Equal(t, 2-boolInt(!strings.HasPrefix(tt.field, "resource.")), guarded)
 			assert.Equal(t, string(catalog.ReasonTooDeep), str(t, got.Attributes(), catalog.AttrRejectReason))
 			assert.Equal(t, tt.field, str(t, got.Attributes(), catalog.AttrRejectField))
 			assert.Equal(t, "session.message", got.EventName())
 		})
 	}
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func TestRecordStampsCounters(t *testing.T) {
