@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,37 +10,44 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// The service's own telemetry, built by hand with the OTel metric API (the
-// collector's mdatagen is not available at our release; the metrics are
-// described in extension/analyticsstatsextension/metadata.yaml).
+// The service's own telemetry, written by hand in the shape of mdatagen's
+// internal/metadata TelemetryBuilder (mdatagen is not served at our collector
+// release): one field per telemetry.metrics entry of
+// extension/analyticsstatsextension/metadata.yaml, named after its key
+// without "analytics_stats_"; description + " [Alpha]"; unit as in
+// metadata.yaml. Unlike a collector component's, the instrument name is the
+// key itself, without "otelcol_" (the service also runs on its own).
+// TestTelemetryMatchesMetadata checks the two agree.
 const (
 	scopeName = "github.com/otelcol-analytics/otelcol-analytics/stats"
 
-	metricRequests = "analytics_stats_requests"
-	metricDuration = "analytics_stats_request_duration"
+	metricRequests        = "analytics_stats_requests"
+	metricRequestDuration = "analytics_stats_request_duration"
 )
 
 type telemetry struct {
-	requests metric.Int64Counter
-	duration metric.Float64Histogram
+	meter           metric.Meter
+	requests        metric.Int64Counter
+	requestDuration metric.Float64Histogram
 }
 
 func newTelemetry(mp metric.MeterProvider) (*telemetry, error) {
-	m := mp.Meter(scopeName)
-	req, err := m.Int64Counter(metricRequests,
-		metric.WithDescription("HTTP requests answered by the stats service, by route and status code."),
-		metric.WithUnit("{request}"))
-	if err != nil {
-		return nil, err
-	}
-	dur, err := m.Float64Histogram(metricDuration,
-		metric.WithDescription("Time to answer a stats request, by route."),
+	t := &telemetry{meter: mp.Meter(scopeName)}
+	var err, errs error
+	t.requests, err = t.meter.Int64Counter(
+		metricRequests,
+		metric.WithDescription("HTTP requests answered by the stats service, by route (the ServeMux pattern) and status code. [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	t.requestDuration, err = t.meter.Float64Histogram(
+		metricRequestDuration,
+		metric.WithDescription("Time to answer a stats request, by route. [Alpha]"),
 		metric.WithUnit("ms"),
-		metric.WithExplicitBucketBoundaries(0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000))
-	if err != nil {
-		return nil, err
-	}
-	return &telemetry{requests: req, duration: dur}, nil
+		metric.WithExplicitBucketBoundaries([]float64{0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000}...),
+	)
+	errs = errors.Join(errs, err)
+	return t, errs
 }
 
 type statusRecorder struct {
@@ -78,7 +86,7 @@ func (h *handler) instrument(next http.Handler) http.Handler {
 		ctx := r.Context()
 		h.tel.requests.Add(ctx, 1, metric.WithAttributes(
 			attribute.String("route", route), attribute.String("code", strconv.Itoa(rec.status))))
-		h.tel.duration.Record(ctx, float64(time.Since(start).Microseconds())/1000,
+		h.tel.requestDuration.Record(ctx, float64(time.Since(start).Microseconds())/1000,
 			metric.WithAttributes(attribute.String("route", route)))
 	})
 }

@@ -117,7 +117,7 @@ type queueGuard struct {
 func (g *queueGuard) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	ld, n := normalize.GuardQueue(ld)
 	if n > 0 {
-		g.tel.guarded.Add(ctx, int64(n))
+		g.tel.recordsGuarded.Add(ctx, int64(n))
 	}
 	return g.Logs.ConsumeLogs(ctx, ld)
 }
