@@ -1,0 +1,535 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
+)
+
+// Result counts what one Write did with the records of its batch.
+type Result struct {
+	// Inserted is the number of events stored (new product and event ids).
+	Inserted int
+	// Duplicates is the number of accepted records whose product and event
+	// id were already stored, or repeated inside the batch, with the same
+	// content (or one of the two contents unknown): a resend, counted once.
+	Duplicates int
+	// Conflicts is the number of accepted records whose product and event id
+	// were already stored, or earlier in the batch, with a different content:
+	// the stored event is kept, the record goes to the rejected table with
+	// reason duplicate_conflict (and is counted in Rejected too).
+	Conflicts int
+	// Rejected is the number of records routed to analytics_rejected_events,
+	// including RefusedByDB and Conflicts (a resent rejected record is
+	// counted again but stored once: see dedup_key).
+	Rejected int
+	// RefusedByDB is the number of accepted records PostgreSQL refused, now
+	// in the rejected table with reason storage_refused.
+	RefusedByDB int
+	// RejectedByReason splits Rejected by reason.
+	RejectedByReason map[string]int
+	// RedisDeferred is the number of committed transactions whose Redis
+	// update failed and was left in the outbox for ApplyPendingOutbox.
+	RedisDeferred int
+}
+
+func (r *Result) addRejected(rows []rejectedRow) {
+	if len(rows) == 0 {
+		return
+	}
+	if r.RejectedByReason == nil {
+		r.RejectedByReason = map[string]int{}
+	}
+	for i := range rows {
+		r.Rejected++
+		r.RejectedByReason[rows[i].reason]++
+		if rows[i].reason == string(catalog.ReasonStorageRefused) {
+			r.RefusedByDB++
+		}
+	}
+}
+
+// Write stores one batch: accepted records as events (deduplicated by
+// product and event id), rejected, unnormalised and conflicting records into
+// analytics_rejected_events,
+// and the counter deltas in the rollups and Redis. It returns what it did.
+// A non-nil error is transient (or the AfterCommitHook's): retry the same
+// batch; a retry never stores or counts anything twice.
+//
+// An accepted record of a business month retention dropped is not stored:
+// it becomes a rejected row with reason beyond_retention (see retention.go).
+func (s *Store) Write(ctx context.Context, ld plog.Logs) (Result, error) {
+	for range maxRetiredRebuilds {
+		b := s.build(ld)
+		res := Result{Duplicates: b.duplicates}
+		retired, err := s.ensureMonths(ctx, b.events)
+		if err != nil {
+			return res, err
+		}
+		if retired {
+			// A month of the batch is retired, as build did not know yet:
+			// build again, its records become rejected rows.
+			continue
+		}
+		err = s.writeItems(ctx, b.events, b.rejected, &res, true)
+		if errors.Is(err, errMonthRetired) {
+			// Retired by another collector (or behind our cache) while we
+			// wrote: what was committed before is found again as
+			// duplicates, so the Result is of this last run.
+			continue
+		}
+		return res, err
+	}
+	return Result{}, fmt.Errorf("store: business months of the batch keep being retired while it is written: %w", errMonthRetired)
+}
+
+// writeItems writes events and rejected rows in one transaction; on a data
+// error it isolates the refusing rows (see the package doc).
+func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, firstTry bool) error {
+	if len(events) == 0 && len(rejected) == 0 {
+		return nil
+	}
+	probe := s.probeFirst.Load() > 0
+	if probe {
+		s.probeFirst.Add(-1)
+	}
+	err := s.commit(ctx, events, rejected, res, probe)
+	if !probe && isLedgerRace(err) {
+		// Some id was stored before: look the ids up this time, and for
+		// the next batches too (a resent queue comes in a row).
+		s.probeFirst.Store(probeAfterConflict)
+	}
+	for attempt := 0; attempt < maxRaceRetries && isLedgerRace(err); attempt++ {
+		// A known id, or one a concurrent batch stored after our look-up:
+		// run again, the look-up now sees it.
+		err = s.commit(ctx, events, rejected, res, true)
+	}
+	if err == nil || !isDataError(err) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	_ = errors.As(err, &pgErr)
+	if pgErr.Code == "23514" && strings.Contains(pgErr.Message, "no partition") {
+		// A partition went away behind the cache (retention run by another
+		// collector, or by this one while the batch waited for its lock):
+		// ask again. A retired month sends the batch back to Write;
+		// otherwise retry once.
+		s.months.Clear()
+		retired, err := s.ensureMonths(ctx, events)
+		switch {
+		case err != nil:
+			return err
+		case retired:
+			return errMonthRetired
+		case firstTry:
+			return s.writeItems(ctx, events, rejected, res, false)
+		}
+	}
+	switch {
+	case len(events) > 1:
+		// A COPY error names the row ("COPY analytics_events, line 17, ..."):
+		// try that row alone first; otherwise split in halves.
+		if i := errorRow(err); i >= 0 && i < len(events) {
+			return s.writeParts(ctx, res, part{events[:i], rejected}, part{events[i : i+1], nil}, part{events[i+1:], nil})
+		}
+		h := len(events) / 2
+		return s.writeParts(ctx, res, part{events[:h], rejected}, part{events[h:], nil})
+	case len(events) == 1 && len(rejected) > 0:
+		return s.writeParts(ctx, res, part{events, nil}, part{nil, rejected})
+	case len(events) == 1 && len(events[0].repeats) > 0:
+		// The row of a conflicting repeat may be what was refused: the
+		// record alone first, then its repeats as a record of their own,
+		// which meets it in the ledger (or, if it was refused, is stored).
+		first := events[0]
+		reps := first.repeats
+		first.repeats = nil
+		perm := s.writeItems(ctx, []eventRow{first}, nil, res, false)
+		if !goesOn(perm) {
+			return perm
+		}
+		next := reps[0]
+		next.repeats = reps[1:]
+		next.tuple = s.appendTuple(nil, &next)
+		if retired, err := s.ensureMonths(ctx, []eventRow{next}); err != nil || retired {
+			return cmp.Or(err, errMonthRetired)
+		}
+		if err := s.writeItems(ctx, []eventRow{next}, nil, res, false); err != nil {
+			return err
+		}
+		return perm
+	case len(events) == 1:
+		return s.writeItems(ctx, nil, []rejectedRow{refused(&events[0], pgErr.Message)}, res, false)
+	case len(rejected) > 1:
+		h := len(rejected) / 2
+		return s.writeParts(ctx, res, part{nil, rejected[:h]}, part{nil, rejected[h:]})
+	case !rejected[0].fallback:
+		// A sanitised, bounded rejected row refused (a constraint or trigger
+		// added by hand): store a stand-in that keeps its reason, key, size
+		// and sha256.
+		return s.writeItems(ctx, nil, []rejectedRow{fallbackRow(&rejected[0], pgErr.Message)}, res, false)
+	default:
+		// Even the stand-in refused: nothing more can be done for it.
+		return &PermanentError{Err: fmt.Errorf("store: PostgreSQL refused a rejected record (reason %s): %w", rejected[0].reason, err)}
+	}
+}
+
+// part is a piece of a batch being isolated.
+type part struct {
+	events   []eventRow
+	rejected []rejectedRow
+}
+
+// writeParts writes parts in turn. A PermanentError of one part does not
+// stop the others: the first is returned once they are written. Any other
+// error is returned at once (the caller retries the whole batch).
+func (s *Store) writeParts(ctx context.Context, res *Result, parts ...part) error {
+	var perm error
+	for _, p := range parts {
+		err := s.writeItems(ctx, p.events, p.rejected, res, false)
+		switch {
+		case err == nil:
+		case goesOn(err):
+			if perm == nil {
+				perm = err
+			}
+		default:
+			return err
+		}
+	}
+	return perm
+}
+
+// commit runs one transaction for events and rejected, then the after-commit
+// steps (hook, Redis, outbox delete).
+func (s *Store) commit(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, probe bool) error {
+	batchID := uuid.NewString()
+	out, err := s.tx(ctx, batchID, events, rejected, probe)
+	if err != nil {
+		return err
+	}
+	res.Inserted += out.inserted
+	res.Duplicates += out.duplicates
+	res.Conflicts += len(out.conflicts)
+	res.addRejected(rejected)
+	res.addRejected(out.conflicts)
+	deltas := out.deltas
+	if len(deltas) == 0 {
+		return nil
+	}
+	if h := s.AfterCommitHook; h != nil {
+		if err := h(batchID); err != nil {
+			return err
+		}
+	}
+	if !s.applyOutbox(ctx, batchID, deltas) {
+		res.RedisDeferred++
+	}
+	return nil
+}
+
+// txOutcome is what one committed transaction did with its events.
+type txOutcome struct {
+	inserted   int
+	duplicates int           // records known (ledger or batch) with the same or an unknown content
+	conflicts  []rejectedRow // records known with a different content, stored as rejected rows
+	deltas     []counters.Row
+}
+
+// tx stores one batch in one transaction and returns what it did:
+//
+//  1. with probe, one query finds which of the batch's (product, id) the
+//     ledger already holds, with their content hash; without, every id is
+//     taken as new;
+//  2. the records of known ids, and the repeats inside the batch, are
+//     duplicates or, when their content hash differs from the stored one,
+//     conflicts (rejected rows, see resolve);
+//  3. the new ids, in (product, id) order (so concurrent batches lock ledger
+//     keys in one order), are copied into the ledger with their content
+//     hash and their rows into analytics_events (two binary COPYs). An id
+//     stored before (without probe), or committed by a concurrent batch
+//     after step 1, makes the ledger's primary key fail: isLedgerRace, and
+//     writeItems runs the batch again with probe;
+//  4. the deltas are summed in Go from exactly the rows copied (a COPY
+//     inserts all its rows or fails), and one statement adds them to the
+//     rollups (in key order), stores the rejected records and conflicts and
+//     writes the outbox row;
+//  5. commit.
+//
+// With probe, a batch of known ids only (a resend) costs the query of step 1
+// alone.
+func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow, probe bool) (txOutcome, error) {
+	var out txOutcome
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return out, fmt.Errorf("store: acquire PostgreSQL connection: %w", err)
+	}
+	defer conn.Release()
+	fresh, known, err := newEvents(ctx, conn.Conn(), events, probe)
+	if err != nil {
+		return out, err
+	}
+	out.duplicates, out.conflicts = resolve(events, known)
+	if len(fresh) == 0 && len(rejected) == 0 && len(out.conflicts) == 0 {
+		return out, nil
+	}
+	if len(out.conflicts) > 0 {
+		rejected = append(slices.Clip(rejected), out.conflicts...)
+	}
+	out.deltas = aggregate(events, fresh)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return txOutcome{}, fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	if len(fresh) > 0 {
+		pc := conn.Conn().PgConn()
+		if _, err := pc.CopyFrom(ctx, bytes.NewReader(ledgerCopy(events, fresh)), copyLedgerSQL); err != nil {
+			return txOutcome{}, copyError("copy %d ids into the ledger", events, fresh, err)
+		}
+		if _, err := pc.CopyFrom(ctx, newEventsReader(events, fresh), copyEventsSQL); err != nil {
+			return txOutcome{}, copyError("copy %d events", events, fresh, err)
+		}
+	}
+	args, err := finishArgs(batchID, out.deltas, rejected)
+	if err != nil {
+		return txOutcome{}, err
+	}
+	if _, err := tx.Exec(ctx, finishSQL, args...); err != nil {
+		return txOutcome{}, fmt.Errorf("store: write rollups, rejected records and outbox: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return txOutcome{}, fmt.Errorf("store: commit: %w", err)
+	}
+	out.inserted = len(fresh)
+	return out, nil
+}
+
+// storedID is what the ledger holds for a (product, id): the business day it
+// was stored under and its content hash (hasHash false: unknown).
+type storedID struct {
+	day     int32
+	hash    [contentHashSize]byte
+	hasHash bool
+}
+
+// newEvents returns the indexes of the events whose (product, id) the ledger
+// does not hold yet, sorted by (product, id), and, with probe, what the
+// ledger holds for the others (by index).
+func newEvents(ctx context.Context, conn *pgx.Conn, events []eventRow, probe bool) ([]int32, map[int32]storedID, error) {
+	if len(events) == 0 {
+		return nil, nil, nil
+	}
+	byKey := func(a, b int32) int {
+		if c := strings.Compare(events[a].product, events[b].product); c != 0 {
+			return c
+		}
+		return strings.Compare(events[a].eventID, events[b].eventID)
+	}
+	if !probe {
+		fresh := make([]int32, len(events))
+		for i := range fresh {
+			fresh[i] = int32(i) //nolint:gosec // a batch holds fewer than 2^31 records
+		}
+		slices.SortFunc(fresh, byKey)
+		return fresh, nil, nil
+	}
+	products := make([]string, len(events))
+	ids := make([]string, len(events))
+	for i := range events {
+		products[i], ids[i] = events[i].product, events[i].eventID
+	}
+	known, err := probeLedger(ctx, conn, products, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh := make([]int32, 0, len(events)-len(known))
+	for i := range events {
+		if _, ok := known[int32(i)]; !ok { //nolint:gosec // see above
+			fresh = append(fresh, int32(i)) //nolint:gosec // see above
+		}
+	}
+	slices.SortFunc(fresh, byKey)
+	return fresh, known, nil
+}
+
+// probeLedger runs probeSQL: what the ledger holds for each (products[i],
+// ids[i]) it knows, by i.
+func probeLedger(ctx context.Context, conn *pgx.Conn, products, ids []string) (map[int32]storedID, error) {
+	rows, err := conn.Query(ctx, probeSQL, products, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up event ids: %w", err)
+	}
+	defer rows.Close()
+	var known map[int32]storedID
+	for rows.Next() {
+		var i int64
+		var st storedID
+		var hash []byte
+		if err := rows.Scan(&i, &st.day, &hash); err != nil {
+			return nil, fmt.Errorf("store: look up event ids: %w", err)
+		}
+		if len(hash) == contentHashSize {
+			copy(st.hash[:], hash)
+			st.hasHash = true
+		}
+		if known == nil {
+			known = map[int32]storedID{}
+		}
+		known[int32(i-1)] = st //nolint:gosec // an index into the batch (WITH ORDINALITY counts from 1)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: look up event ids: %w", err)
+	}
+	return known, nil
+}
+
+// resolve sorts out the records whose (product, id) is stored already: an
+// event row the ledger holds (known, by index), and every repeat inside the
+// batch (eventRow.repeats). Each is a duplicate, or a conflict when both its
+// content hash and the stored one (the ledger's, else the event row's) are
+// known and differ; a conflict becomes a rejected row.
+func resolve(events []eventRow, known map[int32]storedID) (duplicates int, conflicts []rejectedRow) {
+	for i := range events {
+		e := &events[i]
+		st := storedID{day: e.day, hash: e.hash, hasHash: e.hasHash}
+		if k, ok := known[int32(i)]; ok { //nolint:gosec // an index into the batch
+			st = k
+			if differ(&e.hash, e.hasHash, &st.hash, st.hasHash) {
+				conflicts = append(conflicts, conflictRow(e, st.day))
+			} else {
+				duplicates++
+			}
+		}
+		for j := range e.repeats {
+			r := &e.repeats[j]
+			if differ(&r.hash, r.hasHash, &st.hash, st.hasHash) {
+				conflicts = append(conflicts, conflictRow(r, st.day))
+			} else {
+				duplicates++
+			}
+		}
+	}
+	return duplicates, conflicts
+}
+
+// aggregate sums the counter deltas of events[fresh[...]]: one all-agents
+// row per business day and event, and one per-agent row per day, agent and
+// event, sorted (the rollups' lock order). Measure sums are 128-bit
+// (counters.Sum) and the rollups keep them as numeric: no batch of bounded
+// measures (catalog.MaxMeasure) can overflow either.
+func aggregate(events []eventRow, fresh []int32) []counters.Row {
+	type cell struct {
+		day          int32
+		agent, event string
+	}
+	sums := map[cell]*counters.Values{}
+	add := func(c cell, e *eventRow) {
+		v, ok := sums[c]
+		if !ok {
+			v = &counters.Values{}
+			sums[c] = v
+		}
+		v.Events++
+		if e.hasMeasure {
+			v.MeasureCount++
+			v.MeasureSumMicro = v.MeasureSumMicro.Add(counters.SumOf(e.measure))
+		}
+		if e.hasFlag && e.flag {
+			v.FlagTrue++
+		}
+	}
+	for _, i := range fresh {
+		e := &events[i]
+		add(cell{day: e.day, event: e.name}, e)
+		if e.agentID != "" {
+			add(cell{day: e.day, agent: e.agentID, event: e.name}, e)
+		}
+	}
+	rows := make([]counters.Row, 0, len(sums))
+	days := map[int32]string{}
+	for c, v := range sums {
+		day, ok := days[c.day]
+		if !ok {
+			day = dayTime(c.day).Format(counters.DateLayout)
+			days[c.day] = day
+		}
+		rows = append(rows, counters.Row{Cell: counters.Cell{Date: day, AgentID: c.agent, Event: c.event}, Values: *v})
+	}
+	counters.SortRows(rows)
+	return rows
+}
+
+// finishArgs returns finishSQL's arguments: the batch id, the deltas as
+// parallel arrays and as the outbox JSON (NULL when there are none), and
+// the rejected records as parallel arrays.
+func finishArgs(batchID string, deltas []counters.Row, rejected []rejectedRow) ([]any, error) {
+	n := len(deltas)
+	day, agent, event := make([]string, n), make([]string, n), make([]string, n)
+	events, mc, flag := make([]int64, n), make([]int64, n), make([]int64, n)
+	ms := make([]counters.Sum, n)
+	for i, r := range deltas {
+		day[i], agent[i], event[i] = r.Date, r.AgentID, r.Event
+		events[i], mc[i], ms[i], flag[i] = r.Events, r.MeasureCount, r.MeasureSumMicro, r.FlagTrue
+	}
+	var outbox any
+	if n > 0 {
+		js, err := counters.EncodeRows(deltas)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode outbox row: %w", err)
+		}
+		outbox = string(js)
+	}
+	args := []any{batchID, outbox, day, agent, event, events, mc, ms, flag}
+	return append(args, rejectedArgs(rejected)...), nil
+}
+
+// rejectedArgs returns the rejected rows as parallel arrays.
+func rejectedArgs(rows []rejectedRow) []any {
+	n := len(rows)
+	reason := make([]string, n)
+	field := make([]string, n)
+	message := make([]string, n)
+	name := make([]pgtype.Text, n)
+	product := make([]pgtype.Text, n)
+	id := make([]pgtype.Text, n)
+	at := make([]pgtype.Timestamptz, n)
+	raw := make([][]byte, n)
+	rawSize := make([]int64, n)
+	rawSHA256 := make([][]byte, n) // nil = NULL
+	truncated := make([]bool, n)
+	key := make([][]byte, n)
+	for i := range rows {
+		r := &rows[i]
+		reason[i], field[i], message[i] = r.reason, r.field, r.message
+		name[i] = pgtype.Text{String: r.eventName, Valid: r.eventName != ""}
+		product[i] = pgtype.Text{String: r.product, Valid: r.product != ""}
+		id[i] = pgtype.Text{String: r.eventID, Valid: r.eventID != ""}
+		at[i] = pgtype.Timestamptz{Time: r.eventTime, Valid: r.hasTime}
+		raw[i], rawSize[i], rawSHA256[i], truncated[i] = r.raw, r.rawSize, r.rawSHA256, r.rawTruncated
+		key[i] = r.dedupKey[:]
+	}
+	return []any{reason, field, message, name, product, id, at, raw, rawSize, rawSHA256, truncated, key}
+}
+
+// probeAfterConflict is how many batches look their ids up first after a
+// batch met an id already stored.
+const probeAfterConflict = 16
+
+// maxRaceRetries bounds the immediate re-runs of a batch the event-id ledger
+// refused (a known id, or a race lost); after that the error goes to the
+// caller's retry.
+const maxRaceRetries = 3
