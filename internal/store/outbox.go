@@ -151,16 +151,11 @@ func (s *Store) note(id string, out applyOutcome, err error) bool {
 			delete(o.refused, id)
 			delete(o.held, id)
 			o.mu.Unlock()
-			if s.redisDown.CompareAndSwap(true, false) {
-				s.logger.Info("Redis answers again; applying the outbox")
-			}
+			s.redisOutage(nil)
 		}
 		return true
 	case outcomeRedisFailed:
-		if s.redisDown.CompareAndSwap(false, true) {
-			s.logger.Warn("Redis update failed; counters stay in the PostgreSQL outbox and are applied when Redis answers again",
-				zap.Error(err))
-		}
+		s.redisOutage(err)
 	case outcomeFailed:
 		s.logger.Debug("outbox row not applied; it stays for ApplyPendingOutbox", zap.String("batch_id", id), zap.Error(err))
 	case outcomeRefused:
@@ -182,6 +177,23 @@ func (s *Store) note(id string, out applyOutcome, err error) bool {
 		}
 	}
 	return false
+}
+
+// redisOutage is the one place a Redis outage is logged: err, a failed
+// Redis update, starts one (a warning, once however many batches it
+// defers); nil, a batch Redis took, ends it (logged once too). The batches
+// deferred meanwhile are counted in Result.RedisDeferred.
+func (s *Store) redisOutage(err error) {
+	if err == nil {
+		if s.redisDown.CompareAndSwap(true, false) {
+			s.logger.Info("Redis answers again; applying the outbox")
+		}
+		return
+	}
+	if s.redisDown.CompareAndSwap(false, true) {
+		s.logger.Warn("Redis update failed; counters stay in the PostgreSQL outbox and are applied when Redis answers again",
+			zap.Error(err))
+	}
 }
 
 // applyOutbox applies a committed batch's deltas to Redis and deletes its

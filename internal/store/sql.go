@@ -14,7 +14,7 @@ CROSS JOIN LATERAL (
     WHERE i.product = u.product AND i.event_id = u.id LIMIT 1
 ) l`
 
-// finishSQL is the one statement of a batch after its COPYs:
+// finishBatchSQL is the one statement of a batch after its COPYs:
 //
 //   - deltas: the batch's counter deltas, summed in Go from exactly the rows
 //     copied ($3..$9, parallel arrays; an empty agent_id is the all-agents row);
@@ -24,7 +24,7 @@ CROSS JOIN LATERAL (
 //     once per dedup key (a resent rejected record adds nothing);
 //   - the deltas are recorded as the outbox row of batch $1 ($2, the JSON
 //     of counters.EncodeRows; NULL when the batch counted nothing).
-const finishSQL = `WITH deltas AS (
+const finishBatchSQL = `WITH deltas AS (
     SELECT d::date AS business_date, a AS agent_id, e AS event_name,
         n AS events, mc AS measure_count, ms AS measure_sum_micro, f AS flag_true
     FROM unnest($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::numeric[], $9::int8[]) AS u(d, a, e, n, mc, ms, f)

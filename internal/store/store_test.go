@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
@@ -254,13 +255,19 @@ func TestCrashBetweenCommitAndRedis(t *testing.T) {
 	assert.Equal(t, want, e.redisDays(t, "2025-11-30", "2025-12-01"))
 }
 
+// TestRedisOutage: while Redis is down the batches are committed and their
+// counts wait in the outbox (Result.RedisDeferred); the outage is logged
+// once however many batches it defers (a warning), and once when Redis
+// answers again; the backlog then reaches Redis exactly once.
 func TestRedisOutage(t *testing.T) {
 	dsn, _ := testdb.Migrated(t)
 	srv := testdb.StartRedis(t)
 	rdb := redisClient(t, srv.Addr)
 	e := newEnvWith(t, dsn, rdb, "analytics:")
 	ctx := context.Background()
-	s := e.store()
+	s, logs := e.observed()
+	const down, up = "Redis update failed", "Redis answers again"
+	warn, info := zap.NewAtomicLevelAt(zap.WarnLevel), zap.NewAtomicLevelAt(zap.InfoLevel)
 
 	day := func(d string, id string) plog.Logs {
 		return normalised(t, rec{
@@ -279,15 +286,21 @@ func TestRedisOutage(t *testing.T) {
 		assert.Equal(t, Result{Inserted: 1, RedisDeferred: 1}, res)
 	}
 	assert.Equal(t, 3, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
-	_, err = s.ApplyPendingOutbox(ctx)
-	require.Error(t, err)
+	for range 2 {
+		_, err = s.ApplyPendingOutbox(ctx)
+		require.Error(t, err)
+	}
 	assert.Equal(t, 4, e.count(t, `SELECT count(*) FROM analytics_events`))
+	assert.Equal(t, 1, countLogs(logs, warn, down), "one warning for the outage, not one per batch or pass")
+	assert.Zero(t, countLogs(logs, info, up))
 
 	srv.Start() // a fresh, empty server: the stopped one kept nothing on disk
 	n, err := s.ApplyPendingOutbox(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+	assert.Equal(t, 1, countLogs(logs, info, up), "the end of the outage is logged once")
+	assert.Equal(t, 1, countLogs(logs, warn, down))
 
 	pg := e.rollups(t)
 	var outage []counters.Row
@@ -312,6 +325,16 @@ func TestRedisOutage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Result{Inserted: 1}, res)
 	assert.Equal(t, row("2025-12-03", "", "agent.session_takeover", 3, 3, 4_500_000, 0), e.redisDays(t, "2025-12-03")[0])
+	assert.Equal(t, 1, countLogs(logs, info, up))
+
+	// A second outage is logged again, once.
+	srv.Stop()
+	for i := range 2 {
+		res, err := s.Write(ctx, day("2025-12-04", fmt.Sprintf("p%d", i)))
+		require.NoError(t, err)
+		assert.Equal(t, Result{Inserted: 1, RedisDeferred: 1}, res)
+	}
+	assert.Equal(t, 2, countLogs(logs, warn, down))
 }
 
 func TestRefusedRecordsAreIsolated(t *testing.T) {

@@ -98,7 +98,10 @@ func (s *Store) Write(ctx context.Context, ld plog.Logs) (Result, error) {
 
 // writeItems writes events and rejected rows in one transaction; on a data
 // error it isolates the refusing rows (see the package doc).
-func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, firstTry bool) error {
+// mayRetryPartition allows one re-run after a partition the batch needs went
+// away and was created again (Write's call only; its re-runs and the parts
+// being isolated pass false).
+func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, mayRetryPartition bool) error {
 	if len(events) == 0 && len(rejected) == 0 {
 		return nil
 	}
@@ -134,7 +137,7 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 			return err
 		case retired:
 			return errMonthRetired
-		case firstTry:
+		case mayRetryPartition:
 			return s.writeItems(ctx, events, rejected, res, false)
 		}
 	}
@@ -216,7 +219,7 @@ func (s *Store) writeParts(ctx context.Context, res *Result, parts ...part) erro
 // steps (hook, Redis, outbox delete).
 func (s *Store) commit(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, probe bool) error {
 	batchID := uuid.NewString()
-	out, err := s.tx(ctx, batchID, events, rejected, probe)
+	out, err := s.writeInTx(ctx, batchID, events, rejected, probe)
 	if err != nil {
 		return err
 	}
@@ -248,7 +251,7 @@ type txOutcome struct {
 	deltas     []counters.Row
 }
 
-// tx stores one batch in one transaction and returns what it did:
+// writeInTx stores one batch in one transaction and returns what it did:
 //
 //  1. with probe, one query finds which of the batch's (product, id) the
 //     ledger already holds, with their content hash; without, every id is
@@ -270,7 +273,7 @@ type txOutcome struct {
 //
 // With probe, a batch of known ids only (a resend) costs the query of step 1
 // alone.
-func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow, probe bool) (txOutcome, error) {
+func (s *Store) writeInTx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow, probe bool) (txOutcome, error) {
 	var out txOutcome
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -304,11 +307,11 @@ func (s *Store) tx(ctx context.Context, batchID string, events []eventRow, rejec
 			return txOutcome{}, copyError("copy %d events", events, fresh, err)
 		}
 	}
-	args, err := finishArgs(batchID, out.deltas, rejected)
+	args, err := finishBatchArgs(batchID, out.deltas, rejected)
 	if err != nil {
 		return txOutcome{}, err
 	}
-	if _, err := tx.Exec(ctx, finishSQL, args...); err != nil {
+	if _, err := tx.Exec(ctx, finishBatchSQL, args...); err != nil {
 		return txOutcome{}, fmt.Errorf("store: write rollups, rejected records and outbox: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -473,10 +476,10 @@ func aggregate(events []eventRow, fresh []int32) []counters.Row {
 	return rows
 }
 
-// finishArgs returns finishSQL's arguments: the batch id, the deltas as
+// finishBatchArgs returns finishBatchSQL's arguments: the batch id, the deltas as
 // parallel arrays and as the outbox JSON (NULL when there are none), and
 // the rejected records as parallel arrays.
-func finishArgs(batchID string, deltas []counters.Row, rejected []rejectedRow) ([]any, error) {
+func finishBatchArgs(batchID string, deltas []counters.Row, rejected []rejectedRow) ([]any, error) {
 	n := len(deltas)
 	day, agent, event := make([]string, n), make([]string, n), make([]string, n)
 	events, mc, flag := make([]int64, n), make([]int64, n), make([]int64, n)
