@@ -326,29 +326,70 @@ func TestOutboxRefusedBatchDoesNotBlock(t *testing.T) {
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
 }
 
-// TestOutboxUndecodableRowDoesNotBlock: a row whose deltas cannot be
-// decoded is logged once, skipped for the Store's life, and does not stop
-// the rows after it.
+// TestOutboxUndecodableRowDoesNotBlock: a row whose payload cannot be
+// decoded, between two good ones, does not stop them: they are applied with
+// their exact counts; it stays in the outbox as it was (the durable record:
+// analyticsctl verify lists it with the same decode error, rebuild refuses
+// until it is fixed or deleted by hand), logged once with its batch id and
+// the decode error. A second drain does not take it again (skipped for the
+// Store's life); a restarted collector tries it once, logs it once, and
+// skips it from then on.
 func TestOutboxUndecodableRowDoesNotBlock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	s, logs := e.observed()
-	good := `[{"d":"2025-12-01","e":"session.start","n":1}]`
-	e.insertOutbox(t, "2025-12-03T00:00:00Z", good)
-	bad := e.insertOutbox(t, "2025-12-03T00:00:01Z", `{"not":"rows"}`)
-	e.insertOutbox(t, "2025-12-03T00:00:02Z", good)
-	const msg = "an outbox row cannot be decoded"
-	error := zap.NewAtomicLevelAt(zap.ErrorLevel)
-	for pass := range 2 {
-		n, err := s.ApplyPendingOutbox(ctx)
-		require.NoError(t, err)
-		assert.Equal(t, 2-2*pass, n)
-		assert.Equal(t, []counters.Row{row("2025-12-01", "", "session.start", 2, 0, 0, 0)}, e.redisDays(t, "2025-12-01"))
-		assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM analytics_redis_outbox WHERE batch_id = $1`, bad))
-		assert.Equal(t, 1, countLogs(logs, error, msg))
-		assert.Equal(t, StuckOutbox{Undecodable: 1}, s.StuckOutbox())
+	e.insertOutbox(t, "2025-12-03T00:00:00Z", `[{"d":"2025-12-01","e":"session.start","n":1}]`)
+	const garbage = `{"not":"rows","n":"lots"}`
+	bad := e.insertOutbox(t, "2025-12-03T00:00:01Z", garbage)
+	e.insertOutbox(t, "2025-12-03T00:00:02Z",
+		`[{"d":"2025-12-01","e":"session.start","n":2},{"d":"2025-12-02","a":"a1","e":"ticket.closed","n":1,"mc":1,"ms":3000000}]`)
+	want := []counters.Row{
+		row("2025-12-01", "", "session.start", 3, 0, 0, 0),
+		row("2025-12-02", "a1", "ticket.closed", 1, 1, 3_000_000, 0),
 	}
+	_, decodeErr := counters.DecodeRows([]byte(garbage))
+	require.Error(t, decodeErr)
+	const msg = "an outbox row cannot be decoded"
+	errorLevel := zap.NewAtomicLevelAt(zap.ErrorLevel)
+
+	for life := range 2 { // a collector, then the same restarted
+		s, logs := e.observed()
+		taken := 0
+		s.outbox.hook = func(step, id string) error {
+			if step == "taken" && id == bad {
+				taken++
+			}
+			return nil
+		}
+		for pass := range 2 {
+			n, err := s.ApplyPendingOutbox(ctx)
+			require.NoError(t, err, "an undecodable row is not a failure")
+			if life == 0 && pass == 0 {
+				assert.Equal(t, 2, n, "both good rows applied")
+			} else {
+				assert.Zero(t, n)
+			}
+			assert.Equal(t, want, e.redisDays(t, "2025-12-01", "2025-12-02"), "the good rows exactly once, nothing of the bad one")
+			assert.Equal(t, 1, taken, "taken once in a Store's life, not at every drain")
+
+			var left []string
+			require.NoError(t, e.pool.QueryRow(ctx,
+				`SELECT array_agg(batch_id::text || ' ' || deltas::text) FROM analytics_redis_outbox`).Scan(&left))
+			assert.Equal(t, []string{bad + ` {"n": "lots", "not": "rows"}`}, left, "the bad row kept as it was, alone")
+			pending, err := s.PendingOutbox(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), pending)
+			assert.Equal(t, StuckOutbox{Undecodable: 1}, s.StuckOutbox())
+
+			assert.Equal(t, 1, countLogs(logs, errorLevel, msg), "logged once")
+			for _, l := range logs.FilterMessageSnippet(msg).All() {
+				fields := l.ContextMap()
+				assert.Equal(t, bad, fields["batch_id"])
+				assert.Contains(t, fields["error"], decodeErr.Error(), "the reason: what does not decode")
+			}
+		}
+	}
+	assert.Empty(t, e.claims(t), "the bad row never reached Redis")
 }
 
 // TestOutboxHeldBatch: a batch held by an interrupted rebuild is left in
