@@ -108,10 +108,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// costFen is the cost per resolution in fen (0.01 yuan), rounded half up.
 // DefaultCostPerResolution is the default cost_per_resolution, in yuan: the
 // one place it is written (the simulator, the demo and analytics-stats take
 // it from here).
 const DefaultCostPerResolution = 10.0
 
-func (c *Config) costFen() int64 { return int64(math.Round(c.CostPerResolution * 100)) }
+func (c *Config) costFen() int64 { return CostFen(c.CostPerResolution) }

@@ -1,25 +1,44 @@
 package stats
 
 import (
+	"math"
 	"math/big"
 	"sort"
 	"time"
 )
 
-// The catalog events the metrics read (internal/catalog/default.yaml names
-// each one's measure and flag).
+// The catalog events the metrics read.
 const (
 	evSessionStart    = "session.start"
-	evSessionMessage  = "session.message" // measure response_time_ms
+	evSessionMessage  = "session.message"
 	evSessionEscalate = "session.escalate"
-	evTakeover        = "agent.session_takeover" // measure wait_duration_seconds
-	evRelease         = "agent.session_release"  // measure handle_duration_seconds
+	evTakeover        = "agent.session_takeover"
+	evRelease         = "agent.session_release"
 	evAgentMessage    = "agent.session_message"
 	evTransfer        = "agent.session_transfer"
-	evLogout          = "agent.logout" // measure online_duration_seconds
+	evLogout          = "agent.logout"
 	evTicketCreated   = "ticket.created"
-	evTicketClosed    = "ticket.closed" // measure resolution_duration_hours, flag sla_met
+	evTicketClosed    = "ticket.closed"
 )
+
+// catalogReads is what the formulas below read of the catalog
+// (internal/catalog/default.yaml): each event they count, the measure they
+// average or sum of it and the flag they count. The store keeps per event
+// exactly that measure and flag, so a metric that reads a new event or
+// measure starts here; TestMetricsReadTheCatalog checks the table against
+// catalog.Default().
+var catalogReads = []struct{ Event, Measure, Flag string }{
+	{Event: evSessionStart},
+	{Event: evSessionMessage, Measure: "response_time_ms"},
+	{Event: evSessionEscalate},
+	{Event: evTakeover, Measure: "wait_duration_seconds"},
+	{Event: evRelease, Measure: "handle_duration_seconds"},
+	{Event: evAgentMessage},
+	{Event: evTransfer},
+	{Event: evLogout, Measure: "online_duration_seconds"},
+	{Event: evTicketCreated},
+	{Event: evTicketClosed, Measure: "resolution_duration_hours", Flag: "sla_met"},
+}
 
 // AIMetrics are the AI chatbot's numbers of a period (docs/spec.md §8). A nil
 // *big.Rat is a metric with a zero denominator: no data.
@@ -71,6 +90,17 @@ func (m Metrics) IsEmpty() bool {
 		m.Tickets.Created == 0 && m.Tickets.Resolved == 0
 }
 
+// CostFen is a cost per resolution in yuan as whole fen (0.01 yuan), rounded
+// half away from zero: the one rounding of cost_per_resolution, used by the
+// stats service, the simulator's expectation and the demo alike.
+func CostFen(yuan float64) int64 { return int64(math.Round(yuan * 100)) }
+
+// CostSaved is docs/spec.md §8 cost_saved: resolved AI sessions × the cost
+// per resolution in fen, exactly, in yuan.
+func CostSaved(resolved, costFen int64) *big.Rat {
+	return new(big.Rat).SetFrac(new(big.Int).Mul(big.NewInt(resolved), big.NewInt(costFen)), big.NewInt(100))
+}
+
 // ComputeMetrics applies the docs/spec.md §8 formulas to summed counters.
 // costFen is the cost per AI resolution in fen.
 func ComputeMetrics(t Totals, costFen int64) Metrics {
@@ -82,8 +112,7 @@ func ComputeMetrics(t Totals, costFen int64) Metrics {
 	m.AI.Rate = ratio(m.AI.Resolved, start.Events)
 	m.AI.Messages = msg.Events
 	m.AI.AvgResponseMS = avgMicro(msg.MeasureSumMicro, msg.MeasureCount)
-	m.AI.CostSaved = new(big.Rat).SetFrac(
-		new(big.Int).Mul(big.NewInt(m.AI.Resolved), big.NewInt(costFen)), big.NewInt(100))
+	m.AI.CostSaved = CostSaved(m.AI.Resolved, costFen)
 
 	m.Agent = agentMetrics(t)
 

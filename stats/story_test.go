@@ -61,6 +61,16 @@ func TestComputeMetricsClamp(t *testing.T) {
 	assert.Equal(t, "603/20", m.AI.CostSaved.RatString())
 }
 
+// CostFen rounds yuan to whole fen half away from zero; CostSaved is exact.
+func TestCostFenAndCostSaved(t *testing.T) {
+	for yuan, fen := range map[float64]int64{0: 0, 10: 1000, 12.5: 1250, 10.05: 1005, 0.125: 13, 0.124: 12} {
+		assert.Equal(t, fen, CostFen(yuan), "CostFen(%v)", yuan)
+	}
+	assert.Equal(t, "75/2", CostSaved(3, 1250).RatString()) // 3 × ¥12.50 = ¥37.50
+	assert.Equal(t, "0", CostSaved(4623, 0).RatString())    // a cost of 0 saves nothing
+	assert.Equal(t, "46230", CostSaved(4623, 1000).RatString())
+}
+
 // BuildCaseStudy is pure: the seed's sample numbers give the seed's display
 // strings, and an empty month gives no data and no NaN.
 func TestBuildCaseStudy(t *testing.T) {

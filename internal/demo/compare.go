@@ -221,20 +221,6 @@ func ratOf(n, d int64) *big.Rat {
 	return big.NewRat(n, d)
 }
 
-func avgOf(a simulate.Avg) *big.Rat {
-	if a.Count == 0 {
-		return nil
-	}
-	return new(big.Rat).SetFrac(a.SumMicro.Big(), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
-}
-
-func sumOf(a simulate.Avg) *big.Rat {
-	if a.Count == 0 {
-		return nil
-	}
-	return new(big.Rat).SetFrac(a.SumMicro.Big(), big.NewInt(1_000_000))
-}
-
 // checkEndpoints compares the raw numbers of the summary, tickets, agents
 // and daily bodies with the expectation of month m: every count, and every
 // average and rate as the float64 nearest to the exact value the
@@ -248,15 +234,15 @@ func checkEndpoints(b *endpointBodies, m *simulate.Month, costFen int64) []Field
 	c.int("summary.ai_resolved", r.AIResolvedSessions, s.AIResolved)
 	c.int("summary.messages", r.Messages, s.Messages)
 	c.float("summary.ai_resolution_rate.value", ratOf(r.AIResolvedSessions, r.TotalCustomersServed), s.AIResolutionRate.Value)
-	c.float("summary.avg_response_time.value", avgOf(r.ResponseTimeMs), s.AvgResponseTime.Value)
-	c.float("summary.cost_saved.value", big.NewRat(r.AIResolvedSessions*costFen, 100), s.CostSaved.Value)
+	c.float("summary.avg_response_time.value", r.ResponseTimeMs.Mean(), s.AvgResponseTime.Value)
+	c.float("summary.cost_saved.value", stats.CostSaved(r.AIResolvedSessions, costFen), s.CostSaved.Value)
 
 	t := b.Tickets
 	c.int("tickets.tickets_created", r.TicketsCreated, t.TicketsCreated)
 	c.int("tickets.tickets_resolved", r.TicketsResolved, t.TicketsResolved)
 	c.int("tickets.sla_met", r.SLAMet, t.SLAMet)
 	c.float("tickets.sla_met_rate.value", ratOf(r.SLAMet, r.TicketsResolved), t.SLAMetRate.Value)
-	c.float("tickets.avg_resolution_time.value", avgOf(r.ResolutionDurationHours), t.AvgResolutionTime.Value)
+	c.float("tickets.avg_resolution_time.value", r.ResolutionDurationHours.Mean(), t.AvgResolutionTime.Value)
 
 	wantIDs := make([]string, 0, len(r.Agents))
 	for _, a := range r.Agents {
@@ -273,13 +259,13 @@ func checkEndpoints(b *endpointBodies, m *simulate.Month, costFen int64) []Field
 		g := gotAgents[a.AgentID]
 		p := "agents[" + a.AgentID + "]."
 		c.int(p+"sessions_handled", a.SessionsHandled, g.SessionsHandled)
-		c.float(p+"avg_first_response.value", avgOf(a.WaitDurationSeconds), g.AvgFirstResponse.Value)
+		c.float(p+"avg_first_response.value", a.WaitDurationSeconds.Mean(), g.AvgFirstResponse.Value)
 		// handle_duration_seconds is required: one measure per release.
 		c.int(p+"sessions_released", a.HandleDurationSeconds.Count, g.SessionsReleased)
-		c.float(p+"avg_handle_time.value", avgOf(a.HandleDurationSeconds), g.AvgHandleTime.Value)
+		c.float(p+"avg_handle_time.value", a.HandleDurationSeconds.Mean(), g.AvgHandleTime.Value)
 		c.int(p+"messages", a.Messages, g.Messages)
 		c.int(p+"transfers", a.Transfers, g.Transfers)
-		c.float(p+"online_time.value", sumOf(a.OnlineDurationSeconds), g.OnlineTime.Value)
+		c.float(p+"online_time.value", a.OnlineDurationSeconds.Total(), g.OnlineTime.Value)
 		c.int(p+"tickets_closed", a.TicketsClosed, g.TicketsClosed)
 	}
 

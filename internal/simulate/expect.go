@@ -1,12 +1,14 @@
 package simulate
 
 import (
+	"math/big"
 	"sort"
 	"time"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/sdk/bizevents"
+	"github.com/otelcol-analytics/otelcol-analytics/stats"
 )
 
 // Avg is the exact data behind an average: how many values and their sum
@@ -16,6 +18,23 @@ type Avg struct {
 	Count    int64        `json:"count"`
 	SumMicro counters.Sum `json:"sum_micro"`
 	Avg      *float64     `json:"avg"` // sum/count in the value's unit; null when count = 0
+}
+
+// Mean is the exact average sum/count in the value's unit; nil when count
+// = 0 (no data).
+func (a Avg) Mean() *big.Rat {
+	if a.Count == 0 {
+		return nil
+	}
+	return new(big.Rat).SetFrac(a.SumMicro.Big(), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
+}
+
+// Total is the exact sum in the value's unit; nil when count = 0.
+func (a Avg) Total() *big.Rat {
+	if a.Count == 0 {
+		return nil
+	}
+	return a.SumMicro.Rat()
 }
 
 func (a *Avg) finish() {
@@ -263,7 +282,7 @@ func rawOf(rows []counters.Row, cost float64) Raw {
 	r.AIResolvedSessions = max(r.TotalCustomersServed-r.SessionsEscalated, 0)
 	r.AIResolutionRate = ratio(r.TotalCustomersServed-r.SessionsEscalated, r.TotalCustomersServed)
 	r.CostPerResolution = cost
-	r.CostSaved = float64(r.AIResolvedSessions) * cost
+	r.CostSaved, _ = stats.CostSaved(r.AIResolvedSessions, stats.CostFen(cost)).Float64()
 	r.SLAMetRate = ratio(r.SLAMet, r.TicketsResolved)
 	for _, a := range []*Avg{&r.ResponseTimeMs, &r.WaitDurationSeconds, &r.HandleDurationSeconds, &r.ResolutionDurationHours} {
 		a.finish()

@@ -8,22 +8,17 @@
 // integer micro sums). The display strings, the raw section and the story
 // come from stats.BuildCaseStudy, the very builder the stats handler uses,
 // so a difference between the two sides is a difference in the numbers, not
-// in formatting. It is a package of its own so that internal/simulate does
-// not depend on stats/.
+// in formatting. It is a package of its own so that the simulator's
+// expectation does not depend on the case-study builder.
 package casestudy
 
 import (
-	"math"
 	"math/big"
 	"time"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate"
 	"github.com/otelcol-analytics/otelcol-analytics/stats"
 )
-
-// CostFen is the cost per AI resolution in fen, rounded as the stats
-// service rounds its cost_per_resolution.
-func CostFen(costPerResolution float64) int64 { return int64(math.Round(costPerResolution * 100)) }
 
 // Metrics returns the stats.Metrics of the expected raw numbers r. A metric
 // with a zero denominator is nil (no data), as in stats.ComputeMetrics.
@@ -34,14 +29,13 @@ func Metrics(r *simulate.Raw, costFen int64) stats.Metrics {
 	m.AI.Resolved = r.AIResolvedSessions
 	m.AI.Rate = frac(r.AIResolvedSessions, r.TotalCustomersServed)
 	m.AI.Messages = r.Messages
-	m.AI.AvgResponseMS = avg(r.ResponseTimeMs)
-	m.AI.CostSaved = new(big.Rat).SetFrac(
-		new(big.Int).Mul(big.NewInt(r.AIResolvedSessions), big.NewInt(costFen)), big.NewInt(100))
+	m.AI.AvgResponseMS = r.ResponseTimeMs.Mean()
+	m.AI.CostSaved = stats.CostSaved(r.AIResolvedSessions, costFen)
 
 	m.Agent.SessionsHandled = r.SessionsHandled
-	m.Agent.AvgFirstResp = avg(r.WaitDurationSeconds)
+	m.Agent.AvgFirstResp = r.WaitDurationSeconds.Mean()
 	m.Agent.Released = r.SessionsReleased
-	m.Agent.AvgHandle = avg(r.HandleDurationSeconds)
+	m.Agent.AvgHandle = r.HandleDurationSeconds.Mean()
 	// Every agent event carries its agent_id (required by the catalog), so
 	// the agents' sums are the totals.
 	var online simulate.Avg
@@ -51,15 +45,13 @@ func Metrics(r *simulate.Raw, costFen int64) stats.Metrics {
 		online.Count += a.OnlineDurationSeconds.Count
 		online.SumMicro = online.SumMicro.Add(a.OnlineDurationSeconds.SumMicro)
 	}
-	if online.Count > 0 {
-		m.Agent.OnlineSeconds = online.SumMicro.Rat()
-	}
+	m.Agent.OnlineSeconds = online.Total()
 
 	m.Tickets.Created = r.TicketsCreated
 	m.Tickets.Resolved = r.TicketsResolved
 	m.Tickets.SLAMet = r.SLAMet
 	m.Tickets.SLARate = frac(r.SLAMet, r.TicketsResolved)
-	m.Tickets.AvgResolution = avg(r.ResolutionDurationHours)
+	m.Tickets.AvgResolution = r.ResolutionDurationHours.Mean()
 	return m
 }
 
@@ -74,7 +66,7 @@ func Status(month stats.Month, loc *time.Location, now, lastWritten time.Time) s
 // BuildStatus returns the case study of the expected month m in lang with
 // the data status st.
 func BuildStatus(m *simulate.Month, loc *time.Location, costPerResolution float64, lang stats.Lang, st stats.DataStatus) stats.CaseStudy {
-	costFen := CostFen(costPerResolution)
+	costFen := stats.CostFen(costPerResolution)
 	return stats.BuildCaseStudy(Metrics(&m.Raw, costFen), st, loc, lang, costFen)
 }
 
@@ -112,11 +104,4 @@ func frac(n, d int64) *big.Rat {
 		return nil
 	}
 	return big.NewRat(n, d)
-}
-
-func avg(a simulate.Avg) *big.Rat {
-	if a.Count == 0 {
-		return nil
-	}
-	return new(big.Rat).SetFrac(a.SumMicro.Big(), new(big.Int).Mul(big.NewInt(a.Count), big.NewInt(1_000_000)))
 }

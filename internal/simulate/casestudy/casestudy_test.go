@@ -130,7 +130,7 @@ func TestMetricsEqualComputeMetrics(t *testing.T) {
 		}
 	}
 	want := stats.ComputeMetrics(totals, 1250)
-	got := Metrics(&mo.Raw, CostFen(12.5))
+	got := Metrics(&mo.Raw, stats.CostFen(12.5))
 	require.Positive(t, got.AI.Sessions)
 	require.Positive(t, got.Tickets.Created)
 	require.Positive(t, got.Agent.Transfers)
