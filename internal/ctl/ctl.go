@@ -2,7 +2,8 @@
 // migrate the PostgreSQL schema, verify that the Redis counters equal the
 // PostgreSQL rollups (and the rollups the raw events), rebuild the Redis
 // counters of a period from PostgreSQL, and replay rejected events through
-// the current catalog. cmd/analyticsctl is a thin main around Run.
+// the current catalog. cmd/analyticsctl is a thin main around Run, the argv
+// front end; Verify is verify as a Go function with a typed result.
 package ctl
 
 import (

@@ -94,7 +94,7 @@ func TestPeriod(t *testing.T) {
 		{name: "too long", from: "2000-01-01", to: "2099-01-01", err: "is longer than 7320 days"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pf := periodFlags{from: tc.from, to: tc.to, months: tc.months}
+			pf := Period{From: tc.from, To: tc.to, Months: tc.months}
 			pd, err := pf.resolve()
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)

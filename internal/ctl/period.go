@@ -25,16 +25,19 @@ func (m *monthList) Set(v string) error {
 	return nil
 }
 
-// periodFlags are the flags that select business days.
-type periodFlags struct {
-	from, to string
-	months   monthList
+// Period selects business days: the days From..To and the whole Months;
+// the union is taken. It is what the --from, --to and --month flags set,
+// and its errors name those flags.
+type Period struct {
+	From   string   // first business day, YYYY-MM-DD
+	To     string   // last business day, YYYY-MM-DD; "" = From
+	Months []string // a month YYYY-MM or a range YYYY-MM..YYYY-MM each
 }
 
-func (p *periodFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&p.from, "from", "", "first business day, YYYY-MM-DD")
-	fs.StringVar(&p.to, "to", "", "last business day, YYYY-MM-DD (default: --from)")
-	fs.Var(&p.months, "month", "a business month YYYY-MM or a range YYYY-MM..YYYY-MM; repeatable")
+func (p *Period) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.From, "from", "", "first business day, YYYY-MM-DD")
+	fs.StringVar(&p.To, "to", "", "last business day, YYYY-MM-DD (default: --from)")
+	fs.Var((*monthList)(&p.Months), "month", "a business month YYYY-MM or a range YYYY-MM..YYYY-MM; repeatable")
 }
 
 // period is a set of business days and the months they touch, both sorted.
@@ -61,9 +64,9 @@ func parseMonth(s string) (time.Time, error) {
 	return t, nil
 }
 
-// resolve turns the flags into a period. At least one of --from or --month
-// is required; both may be given (the union is taken).
-func (p *periodFlags) resolve() (*period, error) {
+// resolve turns p into a period. At least one of From or Months is
+// required; both may be given (the union is taken).
+func (p *Period) resolve() (*period, error) {
 	set := map[string]bool{}
 	addRange := func(lo, hi time.Time) error {
 		if hi.Before(lo) {
@@ -77,17 +80,17 @@ func (p *periodFlags) resolve() (*period, error) {
 		}
 		return nil
 	}
-	if p.from == "" && p.to != "" {
+	if p.From == "" && p.To != "" {
 		return nil, errors.New("--to needs --from")
 	}
-	if p.from != "" {
-		lo, err := parseDay("--from", p.from)
+	if p.From != "" {
+		lo, err := parseDay("--from", p.From)
 		if err != nil {
 			return nil, err
 		}
 		hi := lo
-		if p.to != "" {
-			if hi, err = parseDay("--to", p.to); err != nil {
+		if p.To != "" {
+			if hi, err = parseDay("--to", p.To); err != nil {
 				return nil, err
 			}
 		}
@@ -95,7 +98,7 @@ func (p *periodFlags) resolve() (*period, error) {
 			return nil, err
 		}
 	}
-	for _, m := range p.months {
+	for _, m := range p.Months {
 		a, b, isRange := strings.Cut(m, "..")
 		if !isRange {
 			b = a

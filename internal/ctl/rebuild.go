@@ -49,7 +49,7 @@ import (
 // counts for is unknown, so no rewrite could be said to contain it.
 func runRebuild(ctx context.Context, o *Options, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlagSet("rebuild", o, stderr)
-	var pf periodFlags
+	var pf Period
 	pf.register(fs)
 	force := fs.Bool("force", false, "rebuild although outbox batches are pending for the period: hold them in Redis, rebuild every day and month they touch, delete them")
 	if err := parse(fs, o, args); err != nil {

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -122,4 +123,73 @@ func TestVerifyPastRedisTTL(t *testing.T) {
 		"2025-11-30 session.start events: rollup=7 raw=1\n"+
 		"verify: 1 day, 1 month, 1 difference\n", stdout)
 	assert.Equal(t, ExitDifferences, code)
+}
+
+// TestVerifyTyped: Verify, the typed check under analyticsctl verify, says
+// in its result what the command prints: the differences, the pending
+// batches, the count, and the summary line; its report is the command's
+// output but for that line.
+func TestVerifyTyped(t *testing.T) {
+	t.Parallel()
+	ctx := withTestHooks(context.Background(), testHooks{now: clock})
+	dsn, _ := testdb.Migrated(t)
+	rdb, prefix := testdb.RedisPrefix(t)
+	o, err := DefaultOptions(nil)
+	require.NoError(t, err)
+	o.PostgresDSN, o.RedisAddr, o.KeyPrefix = dsn, testdb.RedisAddr(), prefix
+	l := testLayout(o)
+	seed(t, dsn, rdb, l, loadFixture(t))
+	require.NoError(t, rdb.HSet(ctx, l.DailyKey("2025-12-01"), "session.start:events", 4).Err())
+	pending, _ := pendingBatch(t, dsn, []fixtureEvent{{ID: "e15", Name: "session.start", Date: "2025-12-03", SessionID: "s15"}})
+
+	var report bytes.Buffer
+	res, err := Verify(ctx, VerifyOptions{Options: o, Period: Period{Months: []string{"2025-12"}}, NoRaw: true, Report: &report})
+	require.NoError(t, err)
+	assert.Equal(t, 31, res.Days)
+	assert.Equal(t, 1, res.Months)
+	want := []string{
+		"2025-12-01 session.start events: redis=4 postgres=3",
+		"2025-12-03 session.start events: redis=0 postgres=1",
+		"2025-12 session.start events: redis=3 postgres=4",
+	}
+	var got []string
+	for _, d := range res.Differences {
+		got = append(got, d.String())
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, Difference{
+		Cell: counters.Cell{Date: "2025-12-01", Event: "session.start"}, Field: counters.FieldEvents,
+		Left: counters.SumOf(4), Right: counters.SumOf(3), LeftName: "redis", RightName: "postgres",
+	}, res.Differences[0])
+	require.Len(t, res.Pending, 1)
+	assert.Equal(t, PendingBatch{ID: pending, Created: res.Pending[0].Created, Cells: 1, Span: "2025-12-03"}, res.Pending[0])
+	assert.Empty(t, res.Undecodable)
+	assert.False(t, res.PendingAdded)
+	assert.Equal(t, 4, res.Count())
+	assert.False(t, res.Equal())
+	assert.Equal(t, ExitDifferences, res.ExitCode())
+	assert.Equal(t, "verify: 31 days, 1 month, 4 differences (1 pending outbox batch)", res.Summary())
+
+	code, stdout, _ := ctlRun(t, append([]string{"verify", "--month", "2025-12", "--no-raw"}, common(dsn, testdb.RedisAddr(), prefix)...)...)
+	assert.Equal(t, res.ExitCode(), code)
+	assert.Equal(t, report.String()+res.Summary()+"\n", stdout)
+
+	// With AllowPending the batch is on the Redis side: only the changed
+	// daily field differs.
+	res, err = Verify(ctx, VerifyOptions{Options: o, Period: Period{From: "2025-12-01", To: "2025-12-03"}, AllowPending: true, NoRaw: true})
+	require.NoError(t, err)
+	assert.True(t, res.PendingAdded)
+	assert.Len(t, res.Pending, 1)
+	require.Len(t, res.Differences, 1)
+	assert.Equal(t, want[0], res.Differences[0].String())
+	assert.Equal(t, 1, res.Count())
+	assert.Equal(t, "verify: 3 days, 1 month, 1 difference (1 pending outbox batch)", res.Summary())
+
+	// Bad options are an error, as the flags are.
+	_, err = Verify(ctx, VerifyOptions{Options: o})
+	require.ErrorContains(t, err, "no period")
+	bad := o
+	bad.KeyPrefix = ""
+	_, err = Verify(ctx, VerifyOptions{Options: bad, Period: Period{From: "2025-12-01"}})
+	require.ErrorContains(t, err, "--key-prefix is empty")
 }
