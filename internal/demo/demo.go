@@ -6,7 +6,8 @@
 // has drained, fetches the case study from the collector's stats service and
 // compares it, field by field, with the simulator's own expectation, checks
 // the summary/tickets/agents/daily endpoints' raw numbers the same way, and
-// runs `analyticsctl verify` in process to show Redis equal to PostgreSQL.
+// runs analyticsctl's verify (ctl.Verify) in process to show Redis equal to
+// PostgreSQL.
 //
 // Every number it prints comes from the pipeline or from the simulator;
 // nothing is hard-coded. The end-to-end test in internal/e2e runs the same
@@ -14,31 +15,23 @@
 package demo
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/ctl"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate"
-	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate/casestudy"
 	"github.com/otelcol-analytics/otelcol-analytics/stats"
 )
 
@@ -134,8 +127,11 @@ type Result struct {
 	// CaseStudyFields compares it with the expectation, field by field;
 	// EndpointFields the raw numbers of the other endpoints.
 	CaseStudyFields, EndpointFields []Field
-	// VerifyCode is analyticsctl verify's exit code (0 = Redis equals
-	// PostgreSQL), VerifyOutput its output.
+	// Verify is what the check of Redis against PostgreSQL (ctl.Verify)
+	// found; nil if it could not check. VerifyCode is analyticsctl
+	// verify's exit code for it (0 = Redis equals PostgreSQL, ctl.ExitError
+	// = could not check), VerifyOutput its output.
+	Verify       *ctl.VerifyResult
 	VerifyCode   int
 	VerifyOutput string
 	ReportURL    string
@@ -148,7 +144,7 @@ type Result struct {
 // OK reports whether everything matched.
 func (r *Result) OK() bool {
 	return r != nil && len(r.CaseStudyFields) > 0 && len(Failed(r.CaseStudyFields)) == 0 &&
-		len(r.EndpointFields) > 0 && len(Failed(r.EndpointFields)) == 0 && r.VerifyCode == ctl.ExitOK
+		len(r.EndpointFields) > 0 && len(Failed(r.EndpointFields)) == 0 && r.Verify != nil && r.Verify.Equal()
 }
 
 func (o *Options) validate() error {
@@ -209,10 +205,57 @@ func redact(dsn string) string {
 // down, the collector not starting, the pipeline not draining); a run that
 // completes returns its Result, whose OK says whether every number matched.
 func Run(ctx context.Context, o Options) (res *Result, err error) {
+	r, err := newRun(&o)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.isolate(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.startCollector(ctx); err != nil {
+		return nil, err
+	}
+	finished := false
+	defer func() { r.stopCollector(finished, err) }()
+	if r.pool, err = pgxpool.New(ctx, r.dsn); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	defer r.pool.Close()
+	mon, err := r.simulate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.drain(ctx, mon); err != nil {
+		return nil, err
+	}
+	if err := r.checkStats(ctx, &r.res.Expectation.Months[0]); err != nil {
+		return nil, err
+	}
+	r.verify(ctx)
+	finished = true
+	return r.res, nil
+}
+
+// run is one run of the demo: its options, its month, and what its steps
+// have set up.
+type run struct {
+	o        *Options
+	out      io.Writer
+	loc      *time.Location
+	month    string
+	from, to time.Time // the month's first day and the day after its last
+	dsn      string    // o.PostgresDSN with search_path o.Schema
+	res      *Result
+	ports    Ports
+	col      *Collector
+	pool     *pgxpool.Pool
+}
+
+// newRun validates o and resolves the month.
+func newRun(o *Options) (*run, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	out := o.Out
 	loc, err := time.LoadLocation(o.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("--timezone: %w", err)
@@ -225,36 +268,54 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	firstDay, lastDay := from.Format(time.DateOnly), to.AddDate(0, 0, -1).Format(time.DateOnly)
-	res = &Result{Month: month}
-	dsn := withSearchPath(o.PostgresDSN, o.Schema)
+	return &run{o: o, out: o.Out, loc: loc, month: month, from: from, to: to,
+		dsn: withSearchPath(o.PostgresDSN, o.Schema), res: &Result{Month: month}}, nil
+}
 
-	// 1. An isolated place.
-	if pid := runningDemo(o.PIDFile); pid > 0 {
-		return nil, fmt.Errorf("the collector of an earlier `demo --keep-running` still runs (pid %d, see %s): stop it first with `kill %d`", pid, o.PIDFile, pid)
+// isolate is step 1: an isolated place, once no collector of an earlier
+// run still uses it.
+func (r *run) isolate(ctx context.Context) error {
+	if pid := runningDemo(r.o.PIDFile); pid > 0 {
+		return fmt.Errorf("the collector of an earlier `demo --keep-running` still runs (pid %d, see %s): stop it first with `kill %d`", pid, r.o.PIDFile, pid)
 	}
-	printf(out, "demo: 1/6 an isolated place: PostgreSQL schema %q of %s, Redis keys %s* on %s\n",
-		o.Schema, redact(o.PostgresDSN), o.RedisPrefix, o.RedisAddr)
-	if err := prepare(ctx, &o); err != nil {
-		return nil, err
-	}
+	printf(r.out, "demo: 1/6 an isolated place: PostgreSQL schema %q of %s, Redis keys %s* on %s\n",
+		r.o.Schema, redact(r.o.PostgresDSN), r.o.RedisPrefix, r.o.RedisAddr)
+	return prepare(ctx, r.o)
+}
 
-	// 2. The collector.
-	ports, note, err := choosePorts(o.StatsEndpoint)
+// startCollector is step 2: the collector, on free ports, with a work
+// directory of its own.
+func (r *run) startCollector(ctx context.Context) error {
+	ports, note, err := choosePorts(r.o.StatsEndpoint)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	r.ports = ports
 	if note != "" {
-		printLine(out, "demo: note:", note)
+		printLine(r.out, "demo: note:", note)
 	}
 	work, err := os.MkdirTemp("", "otelcol-analytics-demo-")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res.WorkDir = work
-	env := collectorEnv(o.Environ, map[string]string{
-		"ANALYTICS_POSTGRES_DSN":        dsn,
-		"ANALYTICS_STATS_POSTGRES_DSN":  dsn,
+	r.res.WorkDir = work
+	logPath := filepath.Join(work, "collector.log")
+	printf(r.out, "demo: 2/6 starting %s --config %s (OTLP/HTTP %s, stats %s, log %s)\n",
+		r.o.Binary, r.o.Config, ports.OTLPHTTP, ports.Stats, logPath)
+	r.col, err = StartCollector(ctx, r.o.Binary, r.o.Config, collectorEnv(r.o.Environ, r.environ(work)), logPath, ports.Health, r.o.KeepRunning, r.o.StartTimeout)
+	if err != nil {
+		return err
+	}
+	printf(r.out, "demo:     collector ready (pid %d)\n", r.col.PID())
+	return nil
+}
+
+// environ is the collector's ANALYTICS_* variables.
+func (r *run) environ(work string) map[string]string {
+	o, ports := r.o, r.ports
+	return map[string]string{
+		"ANALYTICS_POSTGRES_DSN":        r.dsn,
+		"ANALYTICS_STATS_POSTGRES_DSN":  r.dsn,
 		"ANALYTICS_REDIS_ADDR":          o.RedisAddr,
 		"ANALYTICS_REDIS_DB":            "0",
 		"ANALYTICS_REDIS_PASSWORD":      o.RedisPassword,
@@ -270,48 +331,41 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		"ANALYTICS_STATS_ENDPOINT":      ports.Stats,
 		"ANALYTICS_TELEMETRY_PORT":      fmt.Sprint(ports.Telemetry),
 		"ANALYTICS_TRACK_ENDPOINT":      ports.Track,
-	})
-	printf(out, "demo: 2/6 starting %s --config %s (OTLP/HTTP %s, stats %s, log %s)\n",
-		o.Binary, o.Config, ports.OTLPHTTP, ports.Stats, filepath.Join(work, "collector.log"))
-	col, err := StartCollector(ctx, o.Binary, o.Config, env, filepath.Join(work, "collector.log"), ports.Health, o.KeepRunning, o.StartTimeout)
-	if err != nil {
-		return nil, err
 	}
-	printf(out, "demo:     collector ready (pid %d)\n", col.PID())
-	finished := false
-	defer func() {
-		if finished && o.KeepRunning {
-			res.Collector = col
-			if o.PIDFile != "" {
-				// The pid, and the work directory a later run removes once
-				// the collector is gone.
-				rec := strconv.Itoa(col.PID()) + "\n" + work + "\n"
-				if werr := os.WriteFile(o.PIDFile, []byte(rec), 0o600); werr != nil {
-					printLine(out, "demo: cannot record the pid:", werr)
-				}
+}
+
+// stopCollector ends a run: with KeepRunning, a finished run leaves the
+// collector running (recorded in the pid file); otherwise it is stopped,
+// and its work directory removed, or kept with its log shown when the run
+// failed (err).
+func (r *run) stopCollector(finished bool, err error) {
+	if finished && r.o.KeepRunning {
+		r.res.Collector = r.col
+		if r.o.PIDFile != "" {
+			if werr := recordPID(r.o.PIDFile, r.col.PID(), r.res.WorkDir); werr != nil {
+				printLine(r.out, "demo: cannot record the pid:", werr)
 			}
-			return
 		}
-		if stopErr := col.Stop(30 * time.Second); stopErr != nil {
-			printLine(out, "demo:", stopErr)
-		}
-		if err == nil {
-			_ = os.RemoveAll(work)
-			res.WorkDir = ""
-		} else {
-			printf(out, "demo: the collector's log is kept in %s; its last lines:\n%s\n", col.LogPath, col.LogTail(30))
-		}
-	}()
-
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return
 	}
-	defer pool.Close()
+	if stopErr := r.col.Stop(30 * time.Second); stopErr != nil {
+		printLine(r.out, "demo:", stopErr)
+	}
+	if err == nil {
+		_ = os.RemoveAll(r.res.WorkDir)
+		r.res.WorkDir = ""
+	} else {
+		printf(r.out, "demo: the collector's log is kept in %s; its last lines:\n%s\n", r.col.LogPath, r.col.LogTail(30))
+	}
+}
 
-	// 3. Simulate the month.
+// simulate is step 3: it sends the month's events over OTLP/HTTP, printing
+// the progress, and checks that the simulator sent what the generator
+// announced. The monitor it returns knows how many events to wait for.
+func (r *run) simulate(ctx context.Context) (*monitor, error) {
+	o := r.o
 	gen, err := simulate.NewGenerator(simulate.Config{
-		From: from, To: to, Location: loc, Seed: o.Seed, Scale: o.Scale, ResendFraction: o.ResendFraction,
+		From: r.from, To: r.to, Location: r.loc, Seed: o.Seed, Scale: o.Scale, ResendFraction: o.ResendFraction,
 	})
 	if err != nil {
 		return nil, err
@@ -326,375 +380,61 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}
 	unique := total - resends
-	printf(out, "demo: 3/6 simulating %s (%s): scale %d, seed %d, resend fraction %g: %s events (%s unique, %s resent) → OTLP/HTTP %s\n",
-		month, o.Timezone, o.Scale, o.Seed, o.ResendFraction,
-		simulate.Thousands(total), simulate.Thousands(unique), simulate.Thousands(resends), ports.OTLPHTTP)
-	pipe, err := simulate.NewOTLPPipeline(ctx, simulate.OTLPConfig{Endpoint: ports.OTLPHTTP, Protocol: "http"})
+	printf(r.out, "demo: 3/6 simulating %s (%s): scale %d, seed %d, resend fraction %g: %s events (%s unique, %s resent) → OTLP/HTTP %s\n",
+		r.month, o.Timezone, o.Scale, o.Seed, o.ResendFraction,
+		simulate.Thousands(total), simulate.Thousands(unique), simulate.Thousands(resends), r.ports.OTLPHTTP)
+	pipe, err := simulate.NewOTLPPipeline(ctx, simulate.OTLPConfig{Endpoint: r.ports.OTLPHTTP, Protocol: "http"})
 	if err != nil {
 		return nil, err
 	}
-	mon := &monitor{pool: pool, pipe: pipe, total: total, unique: unique, out: out, start: time.Now()}
+	mon := &monitor{pool: r.pool, pipe: pipe, total: total, unique: unique, out: r.out, start: time.Now()}
 	stopProgress := mon.every(ctx, time.Second)
-	run, runErr := simulate.Run(ctx, gen, pipe, simulate.RunOptions{CostPerResolution: &o.CostPerResolution})
+	sim, err := simulate.Run(ctx, gen, pipe, simulate.RunOptions{CostPerResolution: &o.CostPerResolution})
 	stopProgress()
-	if runErr != nil {
-		return nil, runErr
+	if err != nil {
+		return nil, err
 	}
-	exp := run.Expectation
-	res.Expectation = exp
+	exp := sim.Expectation
+	r.res.Expectation = exp
 	if exp.UniqueEvents != unique || exp.EventsSent != total {
 		return nil, fmt.Errorf("the simulator sent %d events (%d unique), the generator announced %d (%d)", exp.EventsSent, exp.UniqueEvents, total, unique)
 	}
-	if len(exp.Months) != 1 || exp.Months[0].Month != month {
-		return nil, fmt.Errorf("the simulation of %s produced %d months of events", month, len(exp.Months))
+	if len(exp.Months) != 1 || exp.Months[0].Month != r.month {
+		return nil, fmt.Errorf("the simulation of %s produced %d months of events", r.month, len(exp.Months))
 	}
-	printf(out, "demo:     %s events acknowledged by the collector in %s\n", simulate.Thousands(run.Sent), run.Elapsed.Round(100*time.Millisecond))
-
-	// 4. Drain.
-	printf(out, "demo: 4/6 waiting until PostgreSQL holds the %s unique events and the Redis outbox is empty (at most %s)\n",
-		simulate.Thousands(unique), o.DrainTimeout)
-	if err := mon.drain(ctx, col, o.DrainTimeout); err != nil {
-		return nil, err
-	}
-
-	// 5. The case study and the other endpoints.
-	base := "http://" + ports.Stats
-	res.ReportURL = base + "/report?month=" + month
-	if h, p, ok := strings.Cut(ports.Stats, ":"); ok && (h == "127.0.0.1" || h == "localhost") {
-		res.ReportURL = "http://localhost:" + p + "/report?month=" + month
-	}
-	if err := checkStats(ctx, &o, res, base, &exp.Months[0], loc); err != nil {
-		return nil, err
-	}
-
-	// 6. Redis == PostgreSQL.
-	printf(out, "demo: 6/6 analyticsctl verify --from %s --to %s (Redis counters against the PostgreSQL rollups and raw events)\n", firstDay, lastDay)
-	var vout bytes.Buffer
-	getenv := func(k string) string {
-		if k == "ANALYTICS_REDIS_PASSWORD" {
-			return o.RedisPassword
-		}
-		return ""
-	}
-	res.VerifyCode = ctl.Run(ctx, []string{
-		"--postgres-dsn", dsn, "--redis-addr", o.RedisAddr, "--key-prefix", o.RedisPrefix, "--timezone", o.Timezone,
-		"--daily-ttl", o.DailyTTL.String(),
-		"verify", "--from", firstDay, "--to", lastDay,
-	}, getenv, &vout, &vout)
-	res.VerifyOutput = vout.String()
-	for line := range strings.SplitSeq(strings.TrimRight(res.VerifyOutput, "\n"), "\n") {
-		printLine(out, "    "+line)
-	}
-	finished = true
-	return res, nil
+	printf(r.out, "demo:     %s events acknowledged by the collector in %s\n", simulate.Thousands(sim.Sent), sim.Elapsed.Round(100*time.Millisecond))
+	return mon, nil
 }
 
-// runningDemo returns the pid recorded in pidFile if that process is
-// still an otelcol-analytics collector, else 0 (and removes the stale file
-// and the work directory it names).
-func runningDemo(pidFile string) int {
-	if pidFile == "" {
-		return 0
-	}
-	data, err := os.ReadFile(pidFile) //nolint:gosec // the demo's own pid file
+// drain is step 4: it waits until the pipeline has drained.
+func (r *run) drain(ctx context.Context, mon *monitor) error {
+	printf(r.out, "demo: 4/6 waiting until PostgreSQL holds the %s unique events and the Redis outbox is empty (at most %s)\n",
+		simulate.Thousands(mon.unique), r.o.DrainTimeout)
+	return mon.drain(ctx, r.col, r.o.DrainTimeout)
+}
+
+// verify is step 6: analyticsctl verify's check (ctl.Verify), in process,
+// of the month's Redis counters against the PostgreSQL rollups and raw
+// events. Its report is printed, indented; a failure to check is a
+// VerifyCode of ctl.ExitError, not an error of the run.
+func (r *run) verify(ctx context.Context) {
+	first, last := r.from.Format(time.DateOnly), r.to.AddDate(0, 0, -1).Format(time.DateOnly)
+	printf(r.out, "demo: 6/6 analyticsctl verify --from %s --to %s (Redis counters against the PostgreSQL rollups and raw events)\n", first, last)
+	co, _ := ctl.DefaultOptions(nil) // the defaults, not the environment: the demo's own place
+	co.PostgresDSN, co.RedisAddr, co.RedisPassword, co.KeyPrefix = r.dsn, r.o.RedisAddr, r.o.RedisPassword, r.o.RedisPrefix
+	co.Timezone, co.DailyTTL = r.o.Timezone, r.o.DailyTTL
+	var report strings.Builder
+	vr, err := ctl.Verify(ctx, ctl.VerifyOptions{Options: co, Period: ctl.Period{From: first, To: last}, Report: &report})
 	if err != nil {
-		return 0
-	}
-	pidText, workDir, _ := strings.Cut(string(data), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(pidText))
-	if err == nil && pid > 0 && syscall.Kill(pid, 0) == nil {
-		// The pid may have been reused: on Linux, check what runs there.
-		cmdline, rerr := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if rerr != nil || bytes.Contains(cmdline, []byte("otelcol-analytics")) {
-			return pid
-		}
-	}
-	if workDir = strings.TrimSpace(workDir); strings.Contains(filepath.Base(workDir), "otelcol-analytics-demo-") {
-		_ = os.RemoveAll(workDir) //nolint:gosec // a work directory this demo created (checked by name)
-	}
-	_ = os.Remove(pidFile)
-	return 0
-}
-
-// prepare drops and recreates the schema and deletes the prefix's keys.
-func prepare(ctx context.Context, o *Options) error {
-	conn, err := pgx.Connect(ctx, o.PostgresDSN)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL at %s does not answer (run `make services`): %w", redact(o.PostgresDSN), err)
-	}
-	defer func() { _ = conn.Close(ctx) }()
-	if o.ResetSchema {
-		id := pgx.Identifier{o.Schema}.Sanitize()
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+id+" CASCADE"); err != nil {
-			return fmt.Errorf("drop schema %s: %w", o.Schema, err)
-		}
-		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+id); err != nil {
-			return fmt.Errorf("create schema %s: %w", o.Schema, err)
-		}
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: o.RedisAddr, Password: o.RedisPassword})
-	defer func() { _ = rdb.Close() }()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s does not answer (run `make services`): %w", o.RedisAddr, err)
-	}
-	if !o.ResetRedis {
-		return nil
-	}
-	var deleted int64
-	iter := rdb.Scan(ctx, 0, o.RedisPrefix+"*", 1000).Iterator()
-	var keys []string
-	flush := func() error {
-		if len(keys) == 0 {
-			return nil
-		}
-		n, err := rdb.Del(ctx, keys...).Result()
-		deleted += n
-		keys = keys[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-		if len(keys) == 500 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	if o.ResetSchema || deleted > 0 {
-		printf(o.Out, "demo:     schema %q recreated empty, %d old %q keys deleted\n", o.Schema, deleted, o.RedisPrefix)
-	}
-	return nil
-}
-
-// monitor prints the progress: events sent (acknowledged by the
-// collector), events written (rows of analytics_events), outbox rows.
-type monitor struct {
-	pool          *pgxpool.Pool
-	pipe          *simulate.Pipeline
-	total, unique int64
-	out           io.Writer
-	start         time.Time
-	lastSent      int64
-	lastAt        time.Time
-}
-
-type counts struct{ written, outbox, rejected int64 }
-
-func (m *monitor) counts(ctx context.Context) (counts, error) {
-	var c counts
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err := m.pool.QueryRow(qctx, `SELECT (SELECT count(*) FROM analytics_events),
-		(SELECT count(*) FROM analytics_redis_outbox), (SELECT count(*) FROM analytics_rejected_events)`).
-		Scan(&c.written, &c.outbox, &c.rejected)
-	return c, err
-}
-
-func (m *monitor) line(c counts, cerr error) {
-	sent, failed := m.pipe.Acknowledged()
-	now := time.Now()
-	rate := ""
-	if !m.lastAt.IsZero() && sent > m.lastSent {
-		rate = fmt.Sprintf(" (%s/s)", simulate.Thousands(int64(float64(sent-m.lastSent)/now.Sub(m.lastAt).Seconds())))
-	}
-	m.lastSent, m.lastAt = sent, now
-	var b strings.Builder
-	printf(&b, "    %5.1fs  sent %s/%s%s", now.Sub(m.start).Seconds(), simulate.Thousands(sent), simulate.Thousands(m.total), rate)
-	if failed > 0 {
-		printf(&b, ", %s failed", simulate.Thousands(failed))
-	}
-	if cerr != nil {
-		printf(&b, " · written ? (%v)", cerr)
+		r.res.VerifyCode = ctl.ExitError
+		printf(&report, "analyticsctl verify: %v\n", err)
 	} else {
-		printf(&b, " · written %s/%s · outbox %d", simulate.Thousands(c.written), simulate.Thousands(m.unique), c.outbox)
-		if c.rejected > 0 {
-			printf(&b, " · rejected %d", c.rejected)
-		}
+		r.res.Verify = &vr
+		r.res.VerifyCode = vr.ExitCode()
+		printLine(&report, vr.Summary())
 	}
-	printLine(m.out, b.String())
-}
-
-// every prints a progress line every interval until the returned stop.
-func (m *monitor) every(ctx context.Context, interval time.Duration) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c, err := m.counts(ctx)
-				m.line(c, err)
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
-}
-
-// drain waits until every unique event is in PostgreSQL (or rejected) and
-// the outbox is empty, printing progress every second.
-func (m *monitor) drain(ctx context.Context, col *Collector, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		c, err := m.counts(ctx)
-		if err == nil && c.outbox == 0 && c.written+c.rejected >= m.unique {
-			m.line(c, err)
-			printf(m.out, "demo:     drained: %s events written, %d rejected, outbox empty\n", simulate.Thousands(c.written), c.rejected)
-			return nil
-		}
-		if col.Exited() {
-			return errors.New("the collector exited while draining")
-		}
-		if time.Now().After(deadline) {
-			m.line(c, err)
-			return fmt.Errorf("the pipeline did not drain within %s: %s of %s events written, %d outbox rows pending, %d rejected (see the collector's log)",
-				timeout, simulate.Thousands(c.written), simulate.Thousands(m.unique), c.outbox, c.rejected)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			m.line(c, err)
-		}
+	r.res.VerifyOutput = report.String()
+	for line := range strings.SplitSeq(strings.TrimRight(r.res.VerifyOutput, "\n"), "\n") {
+		printLine(r.out, "    "+line)
 	}
-}
-
-// get fetches base+path and returns the body of a 200 answer.
-func get(ctx context.Context, base, path string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
-	}
-	return body, nil
-}
-
-func getJSON(ctx context.Context, base, path string, v any) error {
-	body, err := get(ctx, base, path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	return nil
-}
-
-// checkStats fetches and compares the case study and the per-part
-// endpoints, printing the case study, its story and the table.
-func checkStats(ctx context.Context, o *Options, res *Result, base string, m *simulate.Month, loc *time.Location) error {
-	out := o.Out
-	q := "?month=" + url.QueryEscape(m.Month)
-	printf(out, "demo: 5/6 GET %s/api/analytics/case-study%s\n", base, q)
-	body, err := get(ctx, base, "/api/analytics/case-study"+q)
-	if err != nil {
-		return err
-	}
-	res.CaseStudy = body
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, body, "    ", "  "); err != nil {
-		return fmt.Errorf("the case study is not JSON: %w", err)
-	}
-	printf(out, "    %s\n", pretty.String())
-	var got stats.CaseStudy
-	if err := json.Unmarshal(body, &got); err != nil {
-		return fmt.Errorf("the case study: %w", err)
-	}
-	printLine(out, "\n  story:")
-	narrative, status := splitStory(got.Story)
-	for _, s := range strings.SplitAfter(narrative, "。") {
-		if s = strings.TrimSpace(s); s != "" {
-			printLine(out, "    "+s)
-		}
-	}
-	if status != "" {
-		printLine(out, "    "+status)
-	}
-	written := ""
-	if got.Data.LastWrittenAt != nil {
-		written = *got.Data.LastWrittenAt
-	}
-	want, err := ExpectedCaseStudy(m, loc, o.CostPerResolution, written, time.Now())
-	if err != nil {
-		return err
-	}
-	if res.CaseStudyFields, err = CompareCaseStudy(want, body); err != nil {
-		return err
-	}
-	printLine(out, "\n  the case study against the simulator's own expectation:")
-	WriteTable(indent{out}, res.CaseStudyFields, 34)
-	for _, f := range Failed(res.CaseStudyFields) {
-		if displayWidth(f.Want) > 34 || displayWidth(f.Got) > 34 {
-			printf(out, "  ✗ %s\n      expected: %s\n      got:      %s\n", f.Name, f.Want, f.Got)
-		}
-	}
-
-	var b endpointBodies
-	first := m.Month + "-01"
-	mo, _ := stats.ParseMonth(m.Month)
-	last := fmt.Sprintf("%s-%02d", m.Month, mo.Days())
-	for _, e := range []struct {
-		path string
-		v    any
-	}{
-		{"/api/analytics/summary" + q, &b.Summary},
-		{"/api/analytics/tickets" + q, &b.Tickets},
-		{"/api/analytics/agents" + q, &b.Agents},
-		{"/api/analytics/daily?from=" + first + "&to=" + last, &b.Daily},
-	} {
-		if err := getJSON(ctx, base, e.path, e.v); err != nil {
-			return err
-		}
-	}
-	res.EndpointFields = checkEndpoints(&b, m, casestudy.CostFen(o.CostPerResolution))
-	bad := Failed(res.EndpointFields)
-	printf(out, "\n  summary, tickets, agents (%d) and daily (%d days): %d raw numbers against the expectation, %d differ\n",
-		len(b.Agents.Agents), len(b.Daily.Days), len(res.EndpointFields), len(bad))
-	if len(bad) > 0 {
-		WriteTable(indent{out}, bad, 34)
-	}
-	return nil
-}
-
-// indent prefixes every line written through it with two spaces.
-type indent struct{ w io.Writer }
-
-func (i indent) Write(p []byte) (int, error) {
-	lines := strings.SplitAfter(string(p), "\n")
-	var b strings.Builder
-	for _, l := range lines {
-		if l != "" {
-			b.WriteString("  " + l)
-		}
-	}
-	if _, err := io.WriteString(i.w, b.String()); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }
