@@ -14,9 +14,9 @@ func BenchmarkDecodeBatch500(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		p, aerr := decodeBatch(body, testReceivedAt, lim)
-		if aerr != nil || len(p.calls) != 500 {
-			b.Fatal(aerr)
+		p, derr := decodeBatch(body, testReceivedAt, lim)
+		if derr != nil || len(p.calls) != 500 {
+			b.Fatal(derr)
 		}
 		_ = toLogs(p.calls, nil, func(c string) string { return c }, testReceivedAt)
 	}
@@ -40,8 +40,8 @@ func BenchmarkDecodeWideEvent(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, aerr := decodeTrack(body, testReceivedAt, lim); aerr != nil {
-			b.Fatal(aerr)
+		if _, derr := decodeTrack(body, testReceivedAt, lim); derr != nil {
+			b.Fatal(derr)
 		}
 	}
 }

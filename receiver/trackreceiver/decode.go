@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -17,24 +14,22 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 )
 
-// The machine-readable reasons of refused requests and rejected calls, as
-// they appear in responses ("reason") and in the receiver's telemetry.
+// The decoder: a request body (one track call, a batch, or a call of an
+// ignored type) into a payload of typed calls, or a decodeError. It knows
+// nothing of HTTP: http.go answers its errors.
+
+// The kinds of decodeError: the machine-readable reasons of the bodies and
+// calls the decoder refuses, as they appear in responses ("reason") and in
+// the receiver's telemetry (the HTTP layer's own reasons are in http.go).
 const (
-	reasonMalformedJSON    = "malformed_json"     // the body is not a JSON object of the expected shape
-	reasonInvalidEvent     = "invalid_event"      // a batch entry is not a JSON object
-	reasonMissingEvent     = "missing_event"      // a track call without an event name
-	reasonInvalidField     = "invalid_field"      // a field of the wrong JSON type, a bad time, a number out of range
-	reasonUnsupportedType  = "unsupported_type"   // a non-track call on /v1/track, an unknown type in a batch
-	reasonEventTooLarge    = "event_too_large"    // a call over max_event_bytes
-	reasonInvalidUTF8      = "invalid_utf8"       // a call (or a batch context) that is not valid UTF-8 or has a lone surrogate escape
-	reasonBodyTooLarge     = "body_too_large"     // a body over max_request_body_size
-	reasonTooManyEvents    = "too_many_events"    // a batch over max_batch_events
-	reasonUnauthorized     = "unauthorized"       // missing or unknown write key, or an auth extension refused
-	reasonUnreadableBody   = "unreadable_body"    // the body could not be read or decompressed
-	reasonMethodNotAllowed = "method_not_allowed" // not a POST
-	reasonNotFound         = "not_found"          // not one of the receiver's paths
-	reasonBackPressure     = "back_pressure"      // the pipeline refused with a retryable error (503)
-	reasonPipelineRejected = "pipeline_rejected"  // the pipeline refused with a permanent error (400)
+	reasonMalformedJSON   = "malformed_json"   // the body is not a JSON object of the expected shape
+	reasonInvalidEvent    = "invalid_event"    // a batch entry is not a JSON object
+	reasonMissingEvent    = "missing_event"    // a track call without an event name
+	reasonInvalidField    = "invalid_field"    // a field of the wrong JSON type, a bad time, a number out of range
+	reasonUnsupportedType = "unsupported_type" // a non-track call on /v1/track, an unknown type in a batch
+	reasonEventTooLarge   = "event_too_large"  // a call over max_event_bytes
+	reasonInvalidUTF8     = "invalid_utf8"     // a call (or a batch context) that is not valid UTF-8 or has a lone surrogate escape
+	reasonTooManyEvents   = "too_many_events"  // a batch over max_batch_events
 )
 
 // Segment call types. Only track calls become business events; the others
@@ -46,11 +41,8 @@ var ignoredTypes = map[string]bool{
 	"identify": true, "page": true, "screen": true, "group": true, "alias": true,
 }
 
-// Attribute names the receiver sets besides the properties.
-const (
-	attrContext = "context"
-	attrService = "service.name"
-)
+// attrContext is the attribute that holds a call's context.
+const attrContext = "context"
 
 // limits bound a request body.
 type limits struct {
@@ -58,10 +50,9 @@ type limits struct {
 	maxEventBytes  int
 }
 
-// apiError is a refused request: the HTTP status and the JSON reason and
-// message of the response.
-type apiError struct {
-	status  int
+// decodeError is a body the decoder refuses. reason is its kind: the HTTP
+// layer answers it with a status for the kind (refusal, http.go).
+type decodeError struct {
 	reason  string
 	message string
 	// call is set when the error is about the content of the one call of a
@@ -69,7 +60,7 @@ type apiError struct {
 	call bool
 }
 
-func (e *apiError) Error() string { return e.reason + ": " + e.message }
+func (e *decodeError) Error() string { return e.reason + ": " + e.message }
 
 // callError is a call that cannot become a log record.
 type callError struct {
@@ -130,20 +121,16 @@ func (p *payload) ignoredTotal() int {
 // decodeTrack decodes a /v1/track body: one Segment track call. The payload
 // is returned whenever the body is a JSON object (so its writeKey can be
 // checked), also together with an error about the call.
-func decodeTrack(body []byte, receivedAt time.Time, lim limits) (*payload, *apiError) {
+func decodeTrack(body []byte, receivedAt time.Time, lim limits) (*payload, *decodeError) {
 	if len(body) > lim.maxEventBytes {
-		return nil, &apiError{
-			status: http.StatusRequestEntityTooLarge, reason: reasonEventTooLarge, call: true,
+		return nil, &decodeError{
+			reason: reasonEventTooLarge, call: true,
 			message: fmt.Sprintf("the track call is %d bytes, more than max_event_bytes (%d)", len(body), lim.maxEventBytes),
 		}
 	}
-	obj, err := parseObject(body)
-	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: reasonMalformedJSON, message: "the body is not a JSON object: " + err.Error()}
-	}
-	p := &payload{}
-	if aerr := p.setWriteKey(obj); aerr != nil {
-		return p, aerr
+	obj, p, derr := decodeObject(body)
+	if derr != nil {
+		return p, derr
 	}
 	typ, cerr := callType(obj)
 	if cerr == nil {
@@ -158,7 +145,7 @@ func decodeTrack(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 		c, cerr = decodeCall(obj, pcommon.NewMap(), "", receivedAt)
 	}
 	if cerr != nil {
-		return p, &apiError{status: http.StatusBadRequest, reason: cerr.reason, message: cerr.message, call: true}
+		return p, &decodeError{reason: cerr.reason, message: cerr.message, call: true}
 	}
 	p.calls = []call{c}
 	return p, nil
@@ -167,32 +154,28 @@ func decodeTrack(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 // decodeBatch decodes a /v1/batch body: {"batch":[call…],"context":{…},
 // "sentAt":…}. A call that cannot be used is refused alone (listed in
 // payload.refused); a non-track call is ignored (counted by type).
-func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiError) {
-	obj, err := parseObject(body)
-	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: reasonMalformedJSON, message: "the body is not a JSON object: " + err.Error()}
-	}
-	p := &payload{}
-	if aerr := p.setWriteKey(obj); aerr != nil {
-		return p, aerr
+func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *decodeError) {
+	obj, p, derr := decodeObject(body)
+	if derr != nil {
+		return p, derr
 	}
 	raw, ok := obj["batch"]
 	if !ok || isNull(raw) {
-		return p, &apiError{
-			status: http.StatusBadRequest, reason: reasonMalformedJSON,
+		return p, &decodeError{
+			reason:  reasonMalformedJSON,
 			message: `the body has no "batch": a /v1/batch body is {"batch":[{"type":"track","event":…},…]}`,
 		}
 	}
 	var entries []json.RawMessage
 	if jsonKind(raw) != "an array" || json.Unmarshal(raw, &entries) != nil {
-		return p, &apiError{
-			status: http.StatusBadRequest, reason: reasonMalformedJSON,
+		return p, &decodeError{
+			reason:  reasonMalformedJSON,
 			message: "batch must be a JSON array, got " + jsonKind(raw),
 		}
 	}
 	if len(entries) > lim.maxBatchEvents {
-		return p, &apiError{
-			status: http.StatusRequestEntityTooLarge, reason: reasonTooManyEvents,
+		return p, &decodeError{
+			reason:  reasonTooManyEvents,
 			message: fmt.Sprintf("the batch has %d calls, more than max_batch_events (%d); split it", len(entries), lim.maxBatchEvents),
 		}
 	}
@@ -201,13 +184,13 @@ func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 	batchCtx := pcommon.NewMap()
 	if raw, ok := obj["context"]; ok && !isNull(raw) {
 		if jsonKind(raw) != "an object" {
-			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidField, message: "context must be a JSON object, got " + jsonKind(raw)}
+			return p, &decodeError{reason: reasonInvalidField, message: "context must be a JSON object, got " + jsonKind(raw)}
 		}
 		if _, where, bad := textProblem(raw); bad {
-			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidUTF8, message: "context is not valid UTF-8 (" + where + " of context)" + utf8Advice}
+			return p, &decodeError{reason: reasonInvalidUTF8, message: "context is not valid UTF-8 (" + where + " of context)" + utf8Advice}
 		}
 		if err := fillMap(batchCtx, raw, false); err != nil {
-			return p, &apiError{status: http.StatusBadRequest, reason: reasonInvalidField, message: "context." + err.Error()}
+			return p, &decodeError{reason: reasonInvalidField, message: "context." + err.Error()}
 		}
 	}
 	batchSentAt, cerr := stringField(obj, "sentAt")
@@ -215,7 +198,7 @@ func decodeBatch(body []byte, receivedAt time.Time, lim limits) (*payload, *apiE
 		_, cerr = parseTime("sentAt", batchSentAt)
 	}
 	if cerr != nil {
-		return p, &apiError{status: http.StatusBadRequest, reason: cerr.reason, message: cerr.message}
+		return p, &decodeError{reason: cerr.reason, message: cerr.message}
 	}
 
 	p.calls = make([]call, 0, len(entries))
@@ -265,13 +248,38 @@ func decodeEntry(raw json.RawMessage, batchCtx pcommon.Map, batchSentAt string, 
 	return &c, nil
 }
 
-func (p *payload) setWriteKey(obj map[string]json.RawMessage) *apiError {
+// decodeIgnored decodes the body of a call of a type the receiver ignores
+// (POST /v1/identify …): it must be a JSON object; only its writeKey is
+// read.
+func decodeIgnored(body []byte, typ string, lim limits) (*payload, *decodeError) {
+	if len(body) > lim.maxEventBytes {
+		return nil, &decodeError{
+			reason:  reasonEventTooLarge,
+			message: fmt.Sprintf("the %s call is %d bytes, more than max_event_bytes (%d)", typ, len(body), lim.maxEventBytes),
+		}
+	}
+	_, p, derr := decodeObject(body)
+	if derr != nil {
+		return p, derr
+	}
+	p.ignore(typ)
+	return p, nil
+}
+
+// decodeObject parses a body that must be a JSON object and reads its
+// writeKey. The payload is returned whenever the body is a JSON object.
+func decodeObject(body []byte) (map[string]json.RawMessage, *payload, *decodeError) {
+	obj, err := parseObject(body)
+	if err != nil {
+		return nil, nil, &decodeError{reason: reasonMalformedJSON, message: "the body is not a JSON object: " + err.Error()}
+	}
+	p := &payload{}
 	key, cerr := stringField(obj, "writeKey")
 	if cerr != nil {
-		return &apiError{status: http.StatusBadRequest, reason: cerr.reason, message: cerr.message}
+		return obj, p, &decodeError{reason: cerr.reason, message: cerr.message}
 	}
 	p.writeKey = key
-	return nil
+	return obj, p, nil
 }
 
 // callType is the call's type; an absent or empty type means track.
@@ -455,21 +463,6 @@ func serviceName(ctx pcommon.Map) string {
 	return name.Str()
 }
 
-// mergeMissing copies into dst every entry of src that dst lacks, merging
-// maps present in both (dst's values win).
-func mergeMissing(dst, src pcommon.Map) {
-	for k, sv := range src.All() {
-		dv, ok := dst.Get(k)
-		if !ok {
-			sv.CopyTo(dst.PutEmpty(k))
-			continue
-		}
-		if dv.Type() == pcommon.ValueTypeMap && sv.Type() == pcommon.ValueTypeMap {
-			mergeMissing(dv.Map(), sv.Map())
-		}
-	}
-}
-
 // ---- JSON helpers ----
 
 // parseObject parses a JSON object into its raw members (last duplicate
@@ -538,167 +531,10 @@ func idField(obj map[string]json.RawMessage, field string) (string, *callError) 
 	return s, cerr
 }
 
-// valueError is a JSON value that cannot become an attribute value; path
-// locates it ("price", "items[2].qty").
-type valueError struct {
-	path string
-	msg  string
-}
-
-func (e *valueError) Error() string { return e.path + ": " + e.msg }
-
-func (e *valueError) under(key string) *valueError {
-	switch {
-	case e.path == "":
-		e.path = key
-	case strings.HasPrefix(e.path, "["):
-		e.path = key + e.path
-	default:
-		e.path = key + "." + e.path
-	}
-	return e
-}
-
-// fillMap puts the members of the JSON object raw into dst, in order (a
-// repeated key: the last value wins, in the first one's place). With
-// dropNulls, a null member is left out (and removes an earlier one).
-func fillMap(dst pcommon.Map, raw json.RawMessage, dropNulls bool) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return &valueError{msg: err.Error()}
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return &valueError{msg: "not a JSON object"}
-	}
-	return fillObject(dec, dst, dropNulls)
-}
-
-func fillObject(dec *json.Decoder, dst pcommon.Map, dropNulls bool) error {
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return &valueError{msg: err.Error()}
-		}
-		k, ok := tok.(string)
-		if !ok {
-			return &valueError{msg: "object key is not a string"}
-		}
-		v := dst.PutEmpty(k)
-		if err := fillValue(dec, v); err != nil {
-			var ve *valueError
-			if errors.As(err, &ve) {
-				return ve.under(k)
-			}
-			return err
-		}
-		if dropNulls && v.Type() == pcommon.ValueTypeEmpty {
-			dst.Remove(k)
-		}
-	}
-	_, err := dec.Token() // '}'
-	if err != nil {
-		return &valueError{msg: err.Error()}
-	}
-	return nil
-}
-
-// fillValue reads the next JSON value of dec into v: string → Str, true and
-// false → Bool, an integer written without fraction or exponent that fits
-// int64 → Int, any other number → Double, object → Map, array → Slice, null
-// → an empty value.
-func fillValue(dec *json.Decoder, v pcommon.Value) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return &valueError{msg: err.Error()}
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return fillObject(dec, v.SetEmptyMap(), false)
-		case '[':
-			s := v.SetEmptySlice()
-			for i := 0; dec.More(); i++ {
-				if err := fillValue(dec, s.AppendEmpty()); err != nil {
-					var ve *valueError
-					if errors.As(err, &ve) {
-						return ve.under("[" + strconv.Itoa(i) + "]")
-					}
-					return err
-				}
-			}
-			if _, err := dec.Token(); err != nil { // ']'
-				return &valueError{msg: err.Error()}
-			}
-			return nil
-		}
-		return &valueError{msg: "unexpected " + t.String()}
-	case string:
-		v.SetStr(t)
-	case bool:
-		v.SetBool(t)
-	case json.Number:
-		return setNumber(v, t)
-	case nil:
-		// null: left empty
-	}
-	return nil
-}
-
-// setNumber stores a JSON number: Int when written as an integer (no
-// fraction, no exponent) that fits int64, else Double. A double is accepted
-// where the catalog wants an int only if it is not, so 3 → Int(3) while 3.0
-// and 3e0 → Double(3).
-func setNumber(v pcommon.Value, n json.Number) error {
-	s := string(n)
-	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			v.SetInt(i)
-			return nil
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if math.IsInf(f, 0) || (err != nil && !errors.Is(err, strconv.ErrRange)) {
-		return &valueError{msg: "number " + quote(s) + " is out of range"}
-	}
-	v.SetDouble(f)
-	return nil
-}
-
 // quote quotes s for a message, cut to 64 bytes.
 func quote(s string) string {
 	if len(s) > 64 {
 		return strconv.Quote(s[:64]) + "…"
 	}
 	return strconv.Quote(s)
-}
-
-// readBody reads at most limit+1 bytes of body (so that "too large" can be
-// told apart from "exactly the limit").
-func readBody(body io.Reader, limit int64) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(body, limit+1))
-}
-
-// decodeIgnored decodes the body of a call of a type the receiver ignores
-// (POST /v1/identify …): it must be a JSON object; only its writeKey is
-// read.
-func decodeIgnored(body []byte, typ string, lim limits) (*payload, *apiError) {
-	if len(body) > lim.maxEventBytes {
-		return nil, &apiError{
-			status: http.StatusRequestEntityTooLarge, reason: reasonEventTooLarge,
-			message: fmt.Sprintf("the %s call is %d bytes, more than max_event_bytes (%d)", typ, len(body), lim.maxEventBytes),
-		}
-	}
-	obj, err := parseObject(body)
-	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: reasonMalformedJSON, message: "the body is not a JSON object: " + err.Error()}
-	}
-	p := &payload{}
-	if aerr := p.setWriteKey(obj); aerr != nil {
-		return p, aerr
-	}
-	p.ignore(typ)
-	return p, nil
 }

@@ -317,12 +317,13 @@ func TestDecodeTrackErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, aerr := decodeTrack([]byte(tt.body), testReceivedAt, testLimits)
-			require.NotNil(t, aerr)
+			_, derr := decodeTrack([]byte(tt.body), testReceivedAt, testLimits)
+			require.NotNil(t, derr)
+			assert.Equal(t, tt.call, derr.call)
+			aerr := refusal(derr)
 			assert.Equal(t, tt.status, aerr.status)
 			assert.Equal(t, tt.reason, aerr.reason)
 			assert.Equal(t, tt.message, aerr.message)
-			assert.Equal(t, tt.call, aerr.call)
 		})
 	}
 }
@@ -331,17 +332,21 @@ func TestDecodeTrackTooLarge(t *testing.T) {
 	lim := limits{maxBatchEvents: 10, maxEventBytes: 100}
 	body := `{"event":"e","properties":{"pad":"` + strings.Repeat("x", 100-37) + `"}}`
 	require.Len(t, body, 100)
-	p, aerr := decodeTrack([]byte(body), testReceivedAt, lim)
-	require.Nil(t, aerr)
+	p, derr := decodeTrack([]byte(body), testReceivedAt, lim)
+	require.Nil(t, derr)
 	require.Len(t, p.calls, 1)
 
 	body = `{"event":"e","properties":{"pad":"` + strings.Repeat("x", 101-37) + `"}}`
-	_, aerr = decodeTrack([]byte(body), testReceivedAt, lim)
-	require.NotNil(t, aerr)
-	assert.Equal(t, &apiError{
-		status: http.StatusRequestEntityTooLarge, reason: "event_too_large", call: true,
+	_, derr = decodeTrack([]byte(body), testReceivedAt, lim)
+	require.NotNil(t, derr)
+	assert.Equal(t, &decodeError{
+		reason: "event_too_large", call: true,
 		message: "the track call is 101 bytes, more than max_event_bytes (100)",
-	}, aerr)
+	}, derr)
+	assert.Equal(t, &apiError{
+		status: http.StatusRequestEntityTooLarge, reason: "event_too_large",
+		message: "the track call is 101 bytes, more than max_event_bytes (100)",
+	}, refusal(derr))
 }
 
 func TestDecodeBatch(t *testing.T) {
@@ -419,12 +424,13 @@ func TestDecodeBatchErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, aerr := decodeBatch([]byte(tt.body), testReceivedAt, lim)
-			require.NotNil(t, aerr)
+			_, derr := decodeBatch([]byte(tt.body), testReceivedAt, lim)
+			require.NotNil(t, derr)
+			assert.False(t, derr.call)
+			aerr := refusal(derr)
 			assert.Equal(t, tt.status, aerr.status)
 			assert.Equal(t, tt.reason, aerr.reason)
 			assert.Equal(t, tt.message, aerr.message)
-			assert.False(t, aerr.call)
 		})
 	}
 

@@ -27,19 +27,20 @@ func FuzzDecode(f *testing.F) {
 		if batch {
 			decode = decodeBatch
 		}
-		p, aerr := decode(body, testReceivedAt, lim)
+		p, derr := decode(body, testReceivedAt, lim)
 
-		if aerr != nil {
+		if derr != nil {
+			aerr := refusal(derr)
 			switch aerr.status {
 			case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 			default:
 				t.Fatalf("status %d for a decode error", aerr.status)
 			}
-			if aerr.reason == "" || !utf8.ValidString(aerr.message) {
-				t.Fatalf("bad error %#v", aerr)
+			if derr.reason == "" || aerr.reason != derr.reason || !utf8.ValidString(derr.message) || aerr.message != derr.message {
+				t.Fatalf("bad error %#v", derr)
 			}
-			if !json.Valid(body) && aerr.reason != reasonMalformedJSON && aerr.reason != reasonEventTooLarge {
-				t.Fatalf("invalid JSON refused as %q", aerr.reason)
+			if !json.Valid(body) && derr.reason != reasonMalformedJSON && derr.reason != reasonEventTooLarge {
+				t.Fatalf("invalid JSON refused as %q", derr.reason)
 			}
 			return
 		}
@@ -61,9 +62,9 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		// Two decodes of one body give the same records.
-		p2, aerr2 := decode(body, testReceivedAt, lim)
-		if aerr2 != nil {
-			t.Fatalf("second decode failed: %v", aerr2)
+		p2, derr2 := decode(body, testReceivedAt, lim)
+		if derr2 != nil {
+			t.Fatalf("second decode failed: %v", derr2)
 		}
 		product := func(c string) string { return c }
 		ld := toLogs(p.calls, p.refused, product, testReceivedAt)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"math"
 	"net"
@@ -217,41 +216,20 @@ func (r *trackReceiver) handle(w http.ResponseWriter, req *http.Request, rt rout
 		}
 	}
 
-	// The body: bounded by max_request_body_size (confighttp), and a single
-	// call by max_event_bytes.
-	limit := r.cfg.ServerConfig.MaxRequestBodySize
-	if rt.kind != kindBatch && int64(r.lim.maxEventBytes) < limit {
-		limit = int64(r.lim.maxEventBytes)
-	}
-	body, err := readBody(req.Body, limit)
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return writeError(w, &apiError{
-				status: http.StatusRequestEntityTooLarge, reason: reasonBodyTooLarge,
-				message: "the request body is larger than max_request_body_size (" + strconv.FormatInt(r.cfg.ServerConfig.MaxRequestBodySize, 10) + " bytes)",
-			})
-		}
-		return writeError(w, &apiError{
-			status: http.StatusBadRequest, reason: reasonUnreadableBody,
-			message: "cannot read the request body: " + err.Error(),
-		})
-	}
-	if rt.kind == kindBatch && int64(len(body)) > r.cfg.ServerConfig.MaxRequestBodySize {
-		return writeError(w, &apiError{
-			status: http.StatusRequestEntityTooLarge, reason: reasonBodyTooLarge,
-			message: "the request body is larger than max_request_body_size (" + strconv.FormatInt(r.cfg.ServerConfig.MaxRequestBodySize, 10) + " bytes)",
-		})
+	body, aerr := r.readBody(req.Body, rt)
+	if aerr != nil {
+		return writeError(w, aerr)
 	}
 
 	var p *payload
-	var aerr *apiError
+	var derr *decodeError
 	switch rt.kind {
 	case kindTrack:
-		p, aerr = decodeTrack(body, receivedAt, r.lim)
+		p, derr = decodeTrack(body, receivedAt, r.lim)
 	case kindBatch:
-		p, aerr = decodeBatch(body, receivedAt, r.lim)
+		p, derr = decodeBatch(body, receivedAt, r.lim)
 	default:
-		p, aerr = decodeIgnored(body, rt.typ, r.lim)
+		p, derr = decodeIgnored(body, rt.typ, r.lim)
 	}
 
 	// Else the write key from the body's writeKey (analytics.js sends it
@@ -265,11 +243,11 @@ func (r *trackReceiver) handle(w http.ResponseWriter, req *http.Request, rt rout
 			return writeError(w, errUnknownKey)
 		}
 	}
-	if aerr != nil {
-		if aerr.call {
-			r.tel.rejectedEvents(ctx, aerr.reason, 1)
+	if derr != nil {
+		if derr.call {
+			r.tel.rejectedEvents(ctx, derr.reason, 1)
 		}
-		return writeError(w, aerr)
+		return writeError(w, refusal(derr))
 	}
 	r.tel.payload(ctx, p)
 
@@ -296,7 +274,7 @@ func (r *trackReceiver) handle(w http.ResponseWriter, req *http.Request, rt rout
 	// retries after an error cannot lose events, and one that got 200 need
 	// not resend (a resend is deduplicated by event.id downstream anyway).
 	opCtx := r.obsrep.StartLogsOp(ctx)
-	err = r.next.ConsumeLogs(opCtx, ld)
+	err := r.next.ConsumeLogs(opCtx, ld)
 	r.obsrep.EndLogsOp(opCtx, dataFormat, n, err)
 	if err != nil {
 		if consumererror.IsPermanent(err) {
@@ -313,11 +291,6 @@ func (r *trackReceiver) handle(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	r.tel.eventsAccepted.Add(ctx, int64(len(p.calls)))
 	return writeJSON(w, http.StatusOK, &resp), ""
-}
-
-var errUnknownKey = &apiError{
-	status: http.StatusUnauthorized, reason: reasonUnauthorized,
-	message: "missing or unknown write key: send it as the user name of HTTP Basic auth (empty password), or as writeKey in the body",
 }
 
 // lookup finds key among the configured write keys, in constant time with
@@ -345,33 +318,4 @@ func basicUser(header string) (string, bool) {
 	}
 	user, _, _ := strings.Cut(string(raw), ":")
 	return user, true
-}
-
-// response is the JSON body of every answer.
-type response struct {
-	// Success is true on 200.
-	Success bool `json:"success"`
-	// Reason and Message explain an error.
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
-	// Rejected lists the calls of a batch that were refused alone.
-	Rejected []rejectedCall `json:"rejected,omitempty"`
-	// Ignored counts the non-track calls accepted and dropped.
-	Ignored int `json:"ignored,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, e *apiError) (int, string) {
-	return writeJSON(w, e.status, &response{Reason: e.reason, Message: e.message}), e.reason
-}
-
-func writeJSON(w http.ResponseWriter, status int, resp *response) int {
-	body, err := json.Marshal(resp)
-	if err != nil { // cannot happen: plain strings and ints
-		body = []byte(`{"success":false}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
-	return status
 }

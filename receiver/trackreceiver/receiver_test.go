@@ -405,6 +405,16 @@ func TestRequestErrors(t *testing.T) {
 			body: `{"success":false,"reason":"event_too_large","message":"the track call is 201 bytes, more than max_event_bytes (200)"}`,
 		},
 		{
+			name: "identify call over max_event_bytes", req: request{path: "/v1/identify", body: []byte(`{"userId":"` + strings.Repeat("x", 200) + `"}`)},
+			status: 413, reason: "event_too_large",
+			body: `{"success":false,"reason":"event_too_large","message":"the identify call is 201 bytes, more than max_event_bytes (200)"}`,
+		},
+		{
+			name: "writeKey not a string", req: request{path: "/v1/batch", body: []byte(`{"writeKey":true,"batch":[{"event":"a"}]}`)},
+			status: 400, reason: "invalid_field",
+			body: `{"success":false,"reason":"invalid_field","message":"writeKey must be a string, got a boolean"}`,
+		},
+		{
 			name: "body over max_request_body_size", req: request{path: "/v1/batch", body: []byte(`{"batch":[` + strings.Repeat(" ", 1000) + `]}`)},
 			status: 413, reason: "body_too_large",
 			body: `{"success":false,"reason":"body_too_large","message":"the request body is larger than max_request_body_size (1000 bytes)"}`,

@@ -10,6 +10,9 @@ import (
 // scopeName is the instrumentation scope of the records the receiver makes.
 const scopeName = "github.com/otelcol-analytics/otelcol-analytics/receiver/trackreceiver"
 
+// attrService is the resource attribute that names the records' product.
+const attrService = "service.name"
+
 // toLogs turns the calls, then the refused calls, into log records, one
 // ResourceLogs per product (in order of first appearance), the product of
 // each given by productOf. The calls' attribute maps are moved into the
