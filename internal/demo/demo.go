@@ -29,6 +29,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/collectorproc"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/ctl"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate"
@@ -302,7 +303,10 @@ func (r *run) startCollector(ctx context.Context) error {
 	logPath := filepath.Join(work, "collector.log")
 	printf(r.out, "demo: 2/6 starting %s --config %s (OTLP/HTTP %s, stats %s, log %s)\n",
 		r.o.Binary, r.o.Config, ports.OTLPHTTP, ports.Stats, logPath)
-	r.col, err = StartCollector(ctx, r.o.Binary, r.o.Config, collectorEnv(r.o.Environ, r.environ(work)), logPath, ports.Health, r.o.KeepRunning, r.o.StartTimeout)
+	r.col, err = collectorproc.Start(ctx, collectorproc.Options{
+		Binary: r.o.Binary, Config: r.o.Config, Env: collectorproc.Env(r.o.Environ, r.environ(work)),
+		LogPath: logPath, Health: ports.Health, Detach: r.o.KeepRunning, Timeout: r.o.StartTimeout,
+	})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/goleak"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/collectorproc"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/simulate"
 	"github.com/otelcol-analytics/otelcol-analytics/sdk/bizevents"
 	"github.com/otelcol-analytics/otelcol-analytics/stats"
@@ -261,7 +262,7 @@ func TestValidateRefusesTheUsersData(t *testing.T) {
 }
 
 func TestCollectorEnv(t *testing.T) {
-	env := collectorEnv([]string{"PATH=/bin", "ANALYTICS_CATALOG_FILE=/x.yaml", "HOME=/root", "ANALYTICS_REDIS_PREFIX=mine:"},
+	env := collectorproc.Env([]string{"PATH=/bin", "ANALYTICS_CATALOG_FILE=/x.yaml", "HOME=/root", "ANALYTICS_REDIS_PREFIX=mine:"},
 		map[string]string{"ANALYTICS_REDIS_PREFIX": "demo:"})
 	assert.ElementsMatch(t, []string{"PATH=/bin", "HOME=/root", "ANALYTICS_REDIS_PREFIX=demo:"}, env)
 }

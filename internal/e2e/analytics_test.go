@@ -152,7 +152,7 @@ func TestCollectorKill9WithPostgresDown(t *testing.T) {
 	proxy.Close()
 	require.Equal(t, http.StatusOK, postLogs(t, httpPort, sessionLogs(t, 100, 200)))
 	time.Sleep(500 * time.Millisecond) // let the exporter try and fail at least once
-	c.kill9()
+	c.Kill9()
 	assert.Equal(t, 100, queryInt(t, conn, `SELECT count(*) FROM analytics_events`))
 
 	// 3. PostgreSQL back, collector restarted on the same queue: everything

@@ -61,5 +61,5 @@ service:
 		"analytics.reject.reason: Str(unknown_event)",
 		"analytics.event.id: Str(e2e-rejected-1)",
 	)
-	require.NotContains(t, c.out.String(), "plain-log-line-should-be-dropped")
+	require.NotContains(t, c.output(), "plain-log-line-should-be-dropped")
 }

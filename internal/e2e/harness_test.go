@@ -5,46 +5,27 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/collectorproc"
 )
 
 // collector is a running otelcol-analytics process.
-type collector struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
+type collector struct{ *collectorproc.Process }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// output is everything the collector wrote so far.
+func (c *collector) output() string { return c.Log() }
 
 func binary(t *testing.T) string {
 	t.Helper()
@@ -66,64 +47,30 @@ func freePort(t *testing.T) int {
 }
 
 // startCollector writes config to a temp dir, starts the binary with it and
-// waits until the health_check extension at healthPort says ready.
+// waits until the health_check extension at healthPort says ready; the test
+// stops it (SIGTERM, 30 s) when it ends.
 func startCollector(t *testing.T, config string, healthPort int) *collector {
 	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	c := &collector{out: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(bin, "--config", path)
-	c.cmd.Dir = dir
-	c.cmd.Stdout = c.out
-	c.cmd.Stderr = c.out
-	require.NoError(t, c.cmd.Start())
-	go func() { _ = c.cmd.Wait(); close(c.done) }()
+	p, err := collectorproc.Start(context.Background(), collectorproc.Options{
+		Binary: bin, Config: path, Env: os.Environ(), Dir: dir,
+		LogPath: filepath.Join(dir, "collector.log"), Health: fmt.Sprintf("127.0.0.1:%d", healthPort),
+	})
+	require.NoError(t, err)
+	c := &collector{p}
 	t.Cleanup(func() { c.stop(t) })
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-c.done:
-			t.Fatalf("collector exited during start:\n%s", c.out.String())
-		default:
-		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", healthPort))
-		if err == nil {
-			require.NoError(t, resp.Body.Close())
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("collector not ready after 60s:\n%s", c.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return c
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// stop sends SIGTERM and waits 30 s for a clean exit (then kills it and
+// fails the test).
 func (c *collector) stop(t *testing.T) {
-	select {
-	case <-c.done:
-		return
-	default:
+	if err := c.Stop(30 * time.Second); err != nil {
+		t.Errorf("%v:\n%s", err, c.output())
 	}
-	_ = c.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		t.Errorf("collector did not stop within 30s:\n%s", c.out.String())
-	}
-}
-
-// kill9 kills the collector without letting it shut down.
-func (c *collector) kill9() {
-	_ = c.cmd.Process.Kill()
-	<-c.done
 }
 
 // waitOutput waits until the collector's output contains every string.
@@ -131,7 +78,7 @@ func (c *collector) waitOutput(t *testing.T, timeout time.Duration, want ...stri
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		out := c.out.String()
+		out := c.output()
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(out, w) {

@@ -662,7 +662,7 @@ func TestIngestIntegrity(t *testing.T) {
 	c := startCollector(t, string(config), healthPort)
 	t.Cleanup(func() {
 		if t.Failed() {
-			out := c.out.String()
+			out := c.output()
 			t.Logf("collector output (last 8 KiB):\n%s", out[max(0, len(out)-8<<10):])
 		}
 	})

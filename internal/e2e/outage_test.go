@@ -57,7 +57,7 @@ func TestCollectorKill9WithRedisDown(t *testing.T) {
 	// 2. 200 more are acknowledged (persisted in the queue), and the
 	// collector is killed -9 at once, whatever it stored of them.
 	require.Equal(t, http.StatusOK, postLogs(t, httpPort, sessionLogs(t, 100, 200)))
-	c.kill9()
+	c.Kill9()
 
 	// 3. Restarted on the same queue with Redis still down: it starts again
 	// (it did not before), everything lands in PostgreSQL once, a resend
