@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/loadgen"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
 )
@@ -182,12 +183,12 @@ func BenchmarkExporter1M(b *testing.B) {
 				// One COPY (and commit) per 5000 rows, as the exporter's batches.
 				for start := 0; start < len(rows); start += 5000 {
 					chunk := rows[start:min(start+5000, len(rows))]
-					copied, err := pool.CopyFrom(ctx, pgx.Identifier{"analytics_events"}, eventColumns, pgx.CopyFromRows(chunk))
+					copied, err := pool.CopyFrom(ctx, pgx.Identifier{"analytics_events"}, loadgen.RawEventColumns, pgx.CopyFromRows(chunk))
 					require.NoError(b, err)
 					require.Equal(b, int64(len(chunk)), copied)
 				}
 			} else {
-				copied, err := pool.CopyFrom(ctx, pgx.Identifier{"analytics_events"}, eventColumns, pgx.CopyFromRows(rows))
+				copied, err := pool.CopyFrom(ctx, pgx.Identifier{"analytics_events"}, loadgen.RawEventColumns, pgx.CopyFromRows(rows))
 				require.NoError(b, err)
 				require.Equal(b, int64(n), copied)
 			}
@@ -200,13 +201,9 @@ func BenchmarkExporter1M(b *testing.B) {
 	b.Run("raw_copy_batches_of_5000", func(b *testing.B) { rawCopy(b, true) })
 }
 
-var eventColumns = []string{
-	"event_id", "event_name", "product", "event_time", "business_date",
-	"session_id", "agent_id", "ticket_id", "customer_id", "attributes", "trace_id", "span_id",
-}
-
 // copyRows turns the normalised records into analytics_events rows the way
-// the store does (same columns, same JSON), outside the timed section.
+// the store does (loadgen.RawRow: same columns, same JSON), outside the
+// timed section.
 func copyRows(b *testing.B, reqs []plog.Logs) [][]any {
 	b.Helper()
 	loc, err := time.LoadLocation("Asia/Shanghai")
@@ -214,50 +211,9 @@ func copyRows(b *testing.B, reqs []plog.Logs) [][]any {
 	var rows [][]any
 	for _, ld := range reqs {
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
-			rl := ld.ResourceLogs().At(i)
-			lrs := rl.ScopeLogs().At(0).LogRecords()
+			lrs := ld.ResourceLogs().At(i).ScopeLogs().At(0).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				a := lr.Attributes()
-				get := func(key string) any {
-					if v, ok := a.Get(key); ok {
-						return v.Str()
-					}
-					return nil
-				}
-				tv, _ := a.Get("analytics.event.time_unix_nano")
-				et := time.Unix(0, tv.Int()).UTC()
-				y, m, d := et.In(loc).Date()
-				js := []byte("{")
-				first := true
-				for key, v := range a.All() {
-					switch key {
-					case "session_id", "agent_id", "ticket_id", "customer_id", "event.id":
-						continue
-					}
-					if len(key) > 10 && key[:10] == "analytics." {
-						continue
-					}
-					if !first {
-						js = append(js, ',')
-					}
-					first = false
-					js = strconv.AppendQuote(js, key)
-					js = append(js, ':')
-					switch v.Type() {
-					case pcommon.ValueTypeStr:
-						js = strconv.AppendQuote(js, v.Str())
-					default:
-						js = append(js, v.AsString()...)
-					}
-				}
-				js = append(js, '}')
-				tid := lr.TraceID()
-				rows = append(rows, []any{
-					get("analytics.event.id"), get("analytics.event.name"), get("analytics.event.product"),
-					et, time.Date(y, m, d, 0, 0, 0, 0, time.UTC), get("session_id"), get("agent_id"), get("ticket_id"),
-					get("customer_id"), js, fmt.Sprintf("%x", tid[:]), nil,
-				})
+				rows = append(rows, loadgen.RawRow(lrs.At(k), loc))
 			}
 		}
 	}

@@ -20,12 +20,12 @@ import (
 // The baseline: raw pgx CopyFrom of the same kind of rows straight into
 // analytics_events of a fresh migrated schema, as the raw_copy
 // sub-benchmark of exporter/analyticsexporter/bench_test.go measures it
-// (copied from there, not shared: that file is the exporter's). No
+// (both build the rows with RawRow). No
 // deduplication, no ledger, no rollups, no Redis: what PostgreSQL alone
 // takes for the rows.
 
-// rawEventColumns are the columns the raw COPY fills.
-var rawEventColumns = []string{
+// RawEventColumns are the analytics_events columns of a RawRow.
+var RawEventColumns = []string{
 	"event_id", "event_name", "product", "event_time", "business_date",
 	"session_id", "agent_id", "ticket_id", "customer_id", "attributes", "trace_id", "span_id",
 }
@@ -59,7 +59,7 @@ func RawRows(gen *Generator, n int) ([][]any, error) {
 					if res := norm.Record(rl.Resource(), sl.Scope(), lr, now); res.Outcome != normalize.Accepted {
 						return nil, fmt.Errorf("loadgen: request %d record %d not accepted by the catalog (%s)", k, r, res.Outcome)
 					}
-					rows = append(rows, rawRow(lr, loc))
+					rows = append(rows, RawRow(lr, loc))
 				}
 			}
 		}
@@ -67,8 +67,9 @@ func RawRows(gen *Generator, n int) ([][]any, error) {
 	return rows, nil
 }
 
-// rawRow is the analytics_events row of a normalised record.
-func rawRow(lr plog.LogRecord, loc *time.Location) []any {
+// RawRow is the analytics_events row of a normalised record (the store's
+// columns and JSON, RawEventColumns), with its business date in loc.
+func RawRow(lr plog.LogRecord, loc *time.Location) []any {
 	a := lr.Attributes()
 	get := func(key string) any {
 		if v, ok := a.Get(key); ok {
@@ -136,7 +137,7 @@ func RawCopy(ctx context.Context, dsn string, months []time.Time, rows [][]any, 
 	began := time.Now()
 	for start := 0; start < len(rows); start += batch {
 		chunk := rows[start:min(start+batch, len(rows))]
-		copied, err := pool.CopyFrom(ctx, pgx.Identifier{"analytics_events"}, rawEventColumns, pgx.CopyFromRows(chunk))
+		copied, err := pool.CopyFrom(ctx, pgx.Identifier{"analytics_events"}, RawEventColumns, pgx.CopyFromRows(chunk))
 		if err != nil {
 			return res, fmt.Errorf("loadgen: raw COPY: %w", err)
 		}

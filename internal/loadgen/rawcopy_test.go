@@ -14,7 +14,7 @@ func TestRawRows(t *testing.T) {
 	require.Len(t, rows, 3*g.PerRequest)
 	ids := map[any]bool{}
 	for _, r := range rows {
-		require.Len(t, r, len(rawEventColumns))
+		require.Len(t, r, len(RawEventColumns))
 		ids[r[0]] = true
 		assert.Contains(t, []any{ProductChatbot, ProductWorkbench}, r[2])
 		assert.IsType(t, []byte{}, r[9])
