@@ -242,8 +242,33 @@ func TestRollupSumsNumericMigration(t *testing.T) {
 	require.NoError(t, migrations.To(dsn, 7))
 	assert.Equal(t, []string{"bigint"}, texts(t, conn, `SELECT data_type::text FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'analytics_daily_rollup' AND column_name = 'measure_sum_micro'`))
-	require.NoError(t, migrations.Up(dsn))
+	require.NoError(t, migrations.To(dsn, 8))
 	v, dirty, err := migrations.Version(dsn)
 	require.NoError(t, err)
 	assert.Equal(t, []any{uint(8), false}, []any{v, dirty})
+}
+
+// TestOutboxQuarantineMigration: 009 adds the quarantine columns to the
+// outbox, keeping its rows (not quarantined); reverted, the rows stay.
+func TestOutboxQuarantineMigration(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testdb.Schema(t)
+	require.NoError(t, migrations.To(dsn, 8))
+	conn := connect(t, dsn)
+	exec(t, conn, `INSERT INTO analytics_redis_outbox (batch_id, deltas) VALUES ('0b4f9c38-0000-4000-8000-000000000001', '{"not": "rows"}')`)
+
+	require.NoError(t, migrations.To(dsn, 9))
+	assert.Equal(t, []string{`{"not": "rows"} unset`},
+		texts(t, conn, `SELECT deltas::text || ' ' || CASE WHEN quarantined_reason IS NULL AND quarantined_at IS NULL THEN 'unset' ELSE 'set' END
+			FROM analytics_redis_outbox`))
+	exec(t, conn, `UPDATE analytics_redis_outbox SET quarantined_reason = 'cannot be decoded', quarantined_at = now()`)
+
+	require.NoError(t, migrations.To(dsn, 8))
+	assert.Equal(t, []string{`{"not": "rows"}`}, texts(t, conn, `SELECT deltas::text FROM analytics_redis_outbox`))
+	assert.Empty(t, texts(t, conn, `SELECT column_name::text FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'analytics_redis_outbox' AND column_name LIKE 'quarantined%'`))
+	require.NoError(t, migrations.Up(dsn))
+	v, dirty, err := migrations.Version(dsn)
+	require.NoError(t, err)
+	assert.Equal(t, []any{uint(9), false}, []any{v, dirty})
 }

@@ -49,6 +49,17 @@
 // A batch Redis refuses (overflow), one held by an interrupted rebuild and
 // a row whose deltas cannot be decoded are rolled back at step 2 and left
 // in the outbox, logged once (StuckOutbox); the rows after them go on.
+//
+// A row whose deltas cannot be decoded is quarantined (migration 009): in
+// the same drain its applier sets quarantined_reason (the decode error,
+// naming the batch, and how to repair it) and quarantined_at, and logs it;
+// no applier takes a row with a reason, in any collector, before or after
+// a restart, so it is tried and logged once in all. Its counts are in the
+// rollups, not in Redis. The row and its deltas stay as they were for an
+// operator (analyticsctl verify lists it; rebuild refuses until it is
+// repaired), who either fixes the deltas and sets both columns back to
+// NULL (the next outbox pass applies the row), or deletes the row, after
+// noting its days, and rebuilds those days.
 // SweepClaims deletes the claims whose row is gone (a crash before step 4,
 // a failing DEL).
 //

@@ -18,28 +18,41 @@ import (
 const (
 	// takeOutboxSQL is step 1: it deletes the row of batch $1 in the
 	// applier's transaction, which holds its lock from then on, and
-	// returns its deltas; nothing when the row is gone or another
-	// transaction holds it (SKIP LOCKED: an applier never waits for
-	// another one, nor for a rebuild).
+	// returns its deltas; nothing when the row is gone, quarantined, or
+	// another transaction holds it (SKIP LOCKED: an applier never waits
+	// for another one, nor for a rebuild).
 	takeOutboxSQL = `DELETE FROM analytics_redis_outbox WHERE batch_id = (
-    SELECT batch_id FROM analytics_redis_outbox WHERE batch_id = $1::uuid FOR UPDATE SKIP LOCKED)
+    SELECT batch_id FROM analytics_redis_outbox WHERE batch_id = $1::uuid AND quarantined_reason IS NULL
+    FOR UPDATE SKIP LOCKED)
 RETURNING deltas`
-	// outboxPageSQL reads the ids of the rows after ($1, $2) in the
-	// outbox's order, $3 of them.
+	// outboxPageSQL reads the ids of the rows not quarantined after ($1,
+	// $2) in the outbox's order, $3 of them.
 	outboxPageSQL = `SELECT batch_id::text, created_at FROM analytics_redis_outbox
-WHERE (created_at, batch_id) > ($1, $2::uuid) ORDER BY created_at, batch_id LIMIT $3`
+WHERE (created_at, batch_id) > ($1, $2::uuid) AND quarantined_reason IS NULL
+ORDER BY created_at, batch_id LIMIT $3`
+	// quarantineSQL sets the reason $2 of batch $1's row if it still has
+	// the deltas $3 that do not decode and no reason; nothing when the row
+	// is gone, repaired, quarantined already or another transaction holds
+	// it (SKIP LOCKED, as takeOutboxSQL).
+	quarantineSQL = `UPDATE analytics_redis_outbox SET quarantined_reason = $2, quarantined_at = now()
+WHERE batch_id = (
+    SELECT batch_id FROM analytics_redis_outbox
+    WHERE batch_id = $1::uuid AND quarantined_reason IS NULL AND deltas = $3::jsonb
+    FOR UPDATE SKIP LOCKED)`
+	countQuarantinedSQL = `SELECT count(*) FROM analytics_redis_outbox WHERE quarantined_reason IS NOT NULL`
 	// outboxRowsSQL returns which of the batch ids $1 still have a row.
 	outboxRowsSQL  = `SELECT batch_id::text FROM analytics_redis_outbox WHERE batch_id = ANY($1::uuid[])`
 	countOutboxSQL = `SELECT count(*) FROM analytics_redis_outbox`
 )
 
 // outboxState is what a Store remembers of the outbox rows it left in
-// place, so that it logs each once.
+// place, so that it logs each once. An undecodable row needs no memory
+// here: it is quarantined in the table (see quarantine).
 type outboxState struct {
 	mu          sync.Mutex
 	refused     map[string]bool // Redis refuses its numbers; tried again each pass
 	held        map[string]bool // held by an interrupted rebuild; tried again each pass
-	undecodable map[string]bool // deltas cannot be decoded; skipped for the Store's life
+	quarantined int             // quarantined rows in the table, at the end of the last drain
 
 	// hook, if set, is called after steps 1, 2 and 3 of applyBatch with
 	// "taken", "applied" or "committed"; an error there is a crash at that
@@ -66,7 +79,8 @@ const (
 	outcomeRefused
 	// outcomeHeld: an interrupted rebuild holds the batch; the row stays.
 	outcomeHeld
-	// outcomeUndecodable: the row's deltas cannot be decoded; it stays.
+	// outcomeUndecodable: the row's deltas cannot be decoded; this
+	// applier quarantined it, and it stays.
 	outcomeUndecodable
 )
 
@@ -97,7 +111,8 @@ func (s *Store) applyBatch(ctx context.Context, id string, deltas []counters.Row
 	}
 	if deltas == nil {
 		if deltas, err = counters.DecodeRows(raw); err != nil {
-			return outcomeUndecodable, fmt.Errorf("store: outbox row %s: %w", id, err)
+			_ = tx.Rollback(context.WithoutCancel(ctx)) // the row is back, unlocked
+			return s.quarantine(ctx, id, raw, err)
 		}
 	}
 	if _, err := s.layout.Apply(ctx, s.rdb, id, deltas); err != nil {
@@ -125,6 +140,31 @@ func (s *Store) applyBatch(ctx context.Context, id string, deltas []counters.Row
 		s.logger.Debug("outbox claim not deleted; SweepClaims deletes it", zap.String("batch_id", id), zap.Error(err))
 	}
 	return outcomeApplied, nil
+}
+
+// quarantine records in batch id's row that its deltas raw cannot be
+// decoded (decodeErr): the reason, in words an operator can act on, and the
+// time. From then on no applier takes the row (takeOutboxSQL,
+// outboxPageSQL), in this collector or another, before or after a restart;
+// its deltas stay as they were. It returns outcomeUndecodable when this
+// applier set the reason (note logs it, so once in all), outcomeGone when
+// the row is gone, was repaired, quarantined by another applier or is held
+// by another transaction (the next drain sees it as it is then), and
+// outcomeFailed when PostgreSQL failed (the row stays, not quarantined,
+// for the next drain).
+func (s *Store) quarantine(ctx context.Context, id string, raw []byte, decodeErr error) (applyOutcome, error) {
+	reason := fmt.Sprintf("outbox batch %s cannot be decoded (%v): its counts are in the PostgreSQL rollups but not in Redis, "+
+		"and no collector applies it while this reason is set; fix its deltas and set quarantined_reason and quarantined_at "+
+		"to NULL (the next outbox pass applies it), or delete the row by hand (after noting its days) and run analyticsctl rebuild for those days",
+		id, decodeErr)
+	tag, err := s.pool.Exec(ctx, quarantineSQL, id, reason, raw)
+	if err != nil {
+		return outcomeFailed, fmt.Errorf("store: outbox row %s cannot be decoded (%v) and was not quarantined: %w", id, decodeErr, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return outcomeGone, nil
+	}
+	return outcomeUndecodable, fmt.Errorf("store: outbox row %s: %w", id, decodeErr)
 }
 
 // note logs what applyBatch did with a row, once per outage or per batch,
@@ -169,12 +209,10 @@ func (s *Store) note(id string, out applyOutcome, err error) bool {
 			s.logger.Warn("an outbox batch is held by an interrupted analyticsctl rebuild: it stays in the outbox until the rebuild is run again",
 				zap.String("batch_id", id))
 		}
-	case outcomeUndecodable:
-		if remember(&o.undecodable) {
-			s.logger.Error("an outbox row cannot be decoded: it is left in the outbox and skipped (analyticsctl verify lists it); "+
-				"its counts are in the PostgreSQL rollups but not in Redis",
-				zap.String("batch_id", id), zap.Error(err))
-		}
+	case outcomeUndecodable: // only the applier that quarantined it: once
+		s.logger.Error("an outbox row cannot be decoded: it is quarantined in the outbox (its quarantined_reason says how to repair it; "+
+			"analyticsctl verify lists it) and no collector tries it again; its counts are in the PostgreSQL rollups but not in Redis",
+			zap.String("batch_id", id), zap.Error(err))
 	}
 	return false
 }
@@ -213,7 +251,8 @@ func (s *Store) applyOutbox(ctx context.Context, batchID string, deltas []counte
 // deltas cannot be decoded do not stop it: they are logged once, left in
 // the outbox (PendingOutbox counts them, StuckOutbox tells them apart) and
 // the rows after them are applied. Refused and held rows are tried again at
-// each call; an undecodable one is skipped for the Store's life.
+// each call; an undecodable one is quarantined (see quarantine) and no
+// Store tries it again until an operator repairs it.
 func (s *Store) ApplyPendingOutbox(ctx context.Context) (int, error) {
 	const page = 500
 	applied := 0
@@ -238,9 +277,6 @@ func (s *Store) ApplyPendingOutbox(ctx context.Context) (int, error) {
 		}
 		for _, it := range items {
 			afterAt, afterID = it.at, it.id
-			if s.quarantined(it.id) {
-				continue
-			}
 			out, err := s.applyBatch(ctx, it.id, nil)
 			s.note(it.id, out, err)
 			switch out {
@@ -251,19 +287,21 @@ func (s *Store) ApplyPendingOutbox(ctx context.Context) (int, error) {
 			}
 		}
 		if len(items) < page {
-			return applied, nil
+			break
 		}
 	}
-}
-
-func (s *Store) quarantined(id string) bool {
+	var quarantined int
+	if err := s.pool.QueryRow(ctx, countQuarantinedSQL).Scan(&quarantined); err != nil {
+		return applied, fmt.Errorf("store: count quarantined outbox rows: %w", err)
+	}
 	s.outbox.mu.Lock()
-	defer s.outbox.mu.Unlock()
-	return s.outbox.undecodable[id]
+	s.outbox.quarantined = quarantined
+	s.outbox.mu.Unlock()
+	return applied, nil
 }
 
 // StuckOutbox counts the outbox rows a Store has left in place, as of its
-// last attempt at each.
+// last attempt at each, and the quarantined rows of the table.
 type StuckOutbox struct {
 	// Refused rows: Redis refuses their numbers (an increment would
 	// overflow, or a key or field is not a counter). Tried again at each
@@ -273,16 +311,21 @@ type StuckOutbox struct {
 	// Held rows: an interrupted analyticsctl rebuild holds them; running
 	// the rebuild again settles them.
 	Held int
-	// Undecodable rows: their deltas cannot be decoded; skipped.
+	// Undecodable rows: their deltas cannot be decoded; quarantined, so no
+	// Store tries them again. Unlike Refused and Held this is counted from
+	// the table (quarantined_reason set, by any collector at any time), at
+	// the end of this Store's last complete ApplyPendingOutbox: the table
+	// is the record, and a restarted Store, which never tries them, counts
+	// them too.
 	Undecodable int
 }
 
 // StuckOutbox returns the outbox rows this Store has found it cannot apply
-// and left in the outbox.
+// and left in the outbox, and the quarantined ones.
 func (s *Store) StuckOutbox() StuckOutbox {
 	s.outbox.mu.Lock()
 	defer s.outbox.mu.Unlock()
-	return StuckOutbox{Refused: len(s.outbox.refused), Held: len(s.outbox.held), Undecodable: len(s.outbox.undecodable)}
+	return StuckOutbox{Refused: len(s.outbox.refused), Held: len(s.outbox.held), Undecodable: s.outbox.quarantined}
 }
 
 // PendingOutbox returns the number of outbox rows not yet applied to Redis.

@@ -328,12 +328,14 @@ func TestOutboxRefusedBatchDoesNotBlock(t *testing.T) {
 
 // TestOutboxUndecodableRowDoesNotBlock: a row whose payload cannot be
 // decoded, between two good ones, does not stop them: they are applied with
-// their exact counts; it stays in the outbox as it was (the durable record:
-// analyticsctl verify lists it with the same decode error, rebuild refuses
-// until it is fixed or deleted by hand), logged once with its batch id and
-// the decode error. A second drain does not take it again (skipped for the
-// Store's life); a restarted collector tries it once, logs it once, and
-// skips it from then on.
+// their exact counts. It is quarantined in the same drain: its reason
+// (batch id, decode error, how to repair) and time are in the table, its
+// payload as it was (analyticsctl verify lists it, rebuild refuses until it
+// is fixed or deleted by hand), logged once with its batch id and the
+// decode error. No drain takes it again, nor a restarted collector, which
+// does not log it either but counts it (StuckOutbox, from the table). Once
+// repaired as the package doc says (payload fixed, reason cleared) it is
+// applied, once.
 func TestOutboxUndecodableRowDoesNotBlock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -351,6 +353,8 @@ func TestOutboxUndecodableRowDoesNotBlock(t *testing.T) {
 	require.Error(t, decodeErr)
 	const msg = "an outbox row cannot be decoded"
 	errorLevel := zap.NewAtomicLevelAt(zap.ErrorLevel)
+	var reason string
+	var quarantinedAt time.Time
 
 	for life := range 2 { // a collector, then the same restarted
 		s, logs := e.observed()
@@ -362,6 +366,7 @@ func TestOutboxUndecodableRowDoesNotBlock(t *testing.T) {
 			return nil
 		}
 		for pass := range 2 {
+			before := time.Now()
 			n, err := s.ApplyPendingOutbox(ctx)
 			require.NoError(t, err, "an undecodable row is not a failure")
 			if life == 0 && pass == 0 {
@@ -370,18 +375,32 @@ func TestOutboxUndecodableRowDoesNotBlock(t *testing.T) {
 				assert.Zero(t, n)
 			}
 			assert.Equal(t, want, e.redisDays(t, "2025-12-01", "2025-12-02"), "the good rows exactly once, nothing of the bad one")
-			assert.Equal(t, 1, taken, "taken once in a Store's life, not at every drain")
+			assert.Equal(t, 1-life, taken, "taken once in all: in the first drain, never again, nor after a restart")
 
 			var left []string
 			require.NoError(t, e.pool.QueryRow(ctx,
 				`SELECT array_agg(batch_id::text || ' ' || deltas::text) FROM analytics_redis_outbox`).Scan(&left))
 			assert.Equal(t, []string{bad + ` {"n": "lots", "not": "rows"}`}, left, "the bad row kept as it was, alone")
+			var r string
+			var at time.Time
+			require.NoError(t, e.pool.QueryRow(ctx,
+				`SELECT quarantined_reason, quarantined_at FROM analytics_redis_outbox WHERE batch_id = $1`, bad).Scan(&r, &at))
+			if life == 0 && pass == 0 {
+				reason, quarantinedAt = r, at
+				assert.Contains(t, r, "outbox batch "+bad+" cannot be decoded ("+decodeErr.Error()+")", "the reason names the batch and the error")
+				assert.Contains(t, r, "set quarantined_reason and quarantined_at to NULL", "and how to repair it")
+				assert.Contains(t, r, "delete the row by hand")
+				assert.WithinDuration(t, before, at, time.Minute, "quarantined in this drain")
+			}
+			assert.Equal(t, reason, r, "quarantined once")
+			assert.Equal(t, quarantinedAt, at, "quarantined once")
+
 			pending, err := s.PendingOutbox(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, int64(1), pending)
-			assert.Equal(t, StuckOutbox{Undecodable: 1}, s.StuckOutbox())
+			assert.Equal(t, StuckOutbox{Undecodable: 1}, s.StuckOutbox(), "counted from the table, also after a restart")
 
-			assert.Equal(t, 1, countLogs(logs, errorLevel, msg), "logged once")
+			assert.Equal(t, 1-life, countLogs(logs, errorLevel, msg), "logged once in all")
 			for _, l := range logs.FilterMessageSnippet(msg).All() {
 				fields := l.ContextMap()
 				assert.Equal(t, bad, fields["batch_id"])
@@ -390,6 +409,51 @@ func TestOutboxUndecodableRowDoesNotBlock(t *testing.T) {
 		}
 	}
 	assert.Empty(t, e.claims(t), "the bad row never reached Redis")
+
+	// Repaired: the payload fixed and the reason cleared, it is applied once.
+	_, err := e.pool.Exec(ctx, `UPDATE analytics_redis_outbox SET deltas = $2, quarantined_reason = NULL, quarantined_at = NULL WHERE batch_id = $1`,
+		bad, `[{"d":"2025-12-01","e":"session.start","n":4}]`)
+	require.NoError(t, err)
+	s := e.store()
+	for pass := range 2 {
+		n, err := s.ApplyPendingOutbox(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1-pass, n)
+		assert.Equal(t, []counters.Row{
+			row("2025-12-01", "", "session.start", 7, 0, 0, 0),
+			row("2025-12-02", "a1", "ticket.closed", 1, 1, 3_000_000, 0),
+		}, e.redisDays(t, "2025-12-01", "2025-12-02"))
+		assert.Equal(t, StuckOutbox{}, s.StuckOutbox())
+		assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_redis_outbox`))
+	}
+}
+
+// TestOutboxQuarantineSparesRepairedRow: a row repaired (or quarantined by
+// another collector) between its failed decode and its quarantine keeps
+// what it has.
+func TestOutboxQuarantineSparesRepairedRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	s := e.store()
+	_, decodeErr := counters.DecodeRows([]byte(`{}`))
+	require.Error(t, decodeErr)
+	repaired := e.insertOutbox(t, "2025-12-03T00:00:00Z", `[{"d":"2025-12-01","e":"session.start","n":1}]`)
+	out, err := s.quarantine(ctx, repaired, []byte(`{}`), decodeErr)
+	require.NoError(t, err)
+	assert.Equal(t, outcomeGone, out)
+	other := e.insertOutbox(t, "2025-12-03T00:00:01Z", `{}`)
+	_, err = e.pool.Exec(ctx, `UPDATE analytics_redis_outbox SET quarantined_reason = 'by another', quarantined_at = now() WHERE batch_id = $1`, other)
+	require.NoError(t, err)
+	out, err = s.quarantine(ctx, other, []byte(`{}`), decodeErr)
+	require.NoError(t, err)
+	assert.Equal(t, outcomeGone, out)
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM analytics_redis_outbox WHERE quarantined_reason IS NULL AND quarantined_at IS NULL`), "the repaired row")
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM analytics_redis_outbox WHERE quarantined_reason = 'by another'`))
+	n, err := s.ApplyPendingOutbox(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, StuckOutbox{Undecodable: 1}, s.StuckOutbox())
 }
 
 // TestOutboxHeldBatch: a batch held by an interrupted rebuild is left in

@@ -752,7 +752,8 @@ func TestBinaryCopyEncoding(t *testing.T) {
 	}
 }
 
-// TestMigrationDownUp reverts the whole schema (007 drops the retired
+// TestMigrationDownUp reverts the whole schema (009 drops the outbox's
+// quarantine columns, 007 drops the retired
 // months and restores the retention and partition functions of 005, 006
 // restores ids unique across products and the rejected table's event_id
 // index, 005 the ledger's business_date index and the old retention
@@ -774,6 +775,6 @@ func TestMigrationDownUp(t *testing.T) {
 	require.NoError(t, migrations.Up(dsn))
 	v, dirty, err = migrations.Version(dsn)
 	require.NoError(t, err)
-	assert.Equal(t, []any{uint(8), false}, []any{v, dirty})
+	assert.Equal(t, []any{uint(9), false}, []any{v, dirty})
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_retired_months`))
 }
