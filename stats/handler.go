@@ -75,10 +75,10 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
-	mux.HandleFunc("GET /api/analytics/case-study", h.caseStudy)
-	mux.HandleFunc("GET /api/analytics/summary", h.summary)
+	mux.HandleFunc("GET /api/analytics/case-study", monthView(h, view.caseStudy))
+	mux.HandleFunc("GET /api/analytics/summary", monthView(h, view.summary))
 	mux.HandleFunc("GET /api/analytics/agents", h.agents)
-	mux.HandleFunc("GET /api/analytics/tickets", h.tickets)
+	mux.HandleFunc("GET /api/analytics/tickets", monthView(h, view.tickets))
 	mux.HandleFunc("GET /api/analytics/daily", h.daily)
 	mux.HandleFunc("GET /report", h.report)
 	mux.Handle("GET /assets/", assetHandler())
@@ -193,43 +193,21 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "postgres": "ok"})
 }
 
-func (h *handler) caseStudy(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.monthParams(w, r)
-	if !ok {
-		return
+// monthView serves GET ?month=&lang= with the JSON view of the month's
+// metrics that build makes: the case study, the summary, the tickets.
+func monthView[T any](h *handler, build func(view, Metrics, DataStatus) T) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := h.monthParams(w, r)
+		if !ok {
+			return
+		}
+		m, st, err := h.loadMonth(r.Context(), p.month)
+		if err != nil {
+			h.writeBackendError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, build(h.view(p.lang), m, st))
 	}
-	m, st, err := h.loadMonth(r.Context(), p.month)
-	if err != nil {
-		h.writeBackendError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.view(p.lang).caseStudy(m, st))
-}
-
-func (h *handler) summary(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.monthParams(w, r)
-	if !ok {
-		return
-	}
-	m, st, err := h.loadMonth(r.Context(), p.month)
-	if err != nil {
-		h.writeBackendError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.view(p.lang).summary(m, st))
-}
-
-func (h *handler) tickets(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.monthParams(w, r)
-	if !ok {
-		return
-	}
-	m, st, err := h.loadMonth(r.Context(), p.month)
-	if err != nil {
-		h.writeBackendError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.view(p.lang).tickets(m, st))
 }
 
 func (h *handler) agents(w http.ResponseWriter, r *http.Request) {
