@@ -753,12 +753,11 @@ func TestBinaryCopyEncoding(t *testing.T) {
 }
 
 // TestMigrationDownUp reverts the whole schema (009 drops the outbox's
-// quarantine columns, 007 drops the retired
-// months and restores the retention and partition functions of 005, 006
-// restores ids unique across products and the rejected table's event_id
-// index, 005 the ledger's business_date index and the old retention
-// function, then 004..001 drop everything) and applies it again, with a
-// month retired.
+// quarantine columns, 007 drops the retired months and restores the
+// retention and partition functions of 005, 006 restores ids unique across
+// products and the rejected table's event_id index, 005 the ledger's
+// business_date index and the old retention function, then 004..001 drop
+// everything) and applies it again, with a month retired.
 func TestMigrationDownUp(t *testing.T) {
 	dsn, _ := testdb.Migrated(t)
 	e := newEnvWith(t, dsn, nil, "")
