@@ -2,6 +2,7 @@ package analyticsexporter
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -11,6 +12,10 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
@@ -119,5 +124,30 @@ func (g *queueGuard) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if n > 0 {
 		g.tel.recordsGuarded.Add(ctx, int64(n))
 	}
-	return g.Logs.ConsumeLogs(ctx, ld)
+	return backPressure(g.Logs.ConsumeLogs(ctx, ld))
+}
+
+// queueFullRetryDelay is the delay a client is asked to wait when the
+// sending queue is full.
+const queueFullRetryDelay = time.Second
+
+// backPressure turns a full sending queue into OTLP's throttling answer: a
+// gRPC RESOURCE_EXHAUSTED status with RetryInfo, which the OTLP receiver
+// sends as HTTP 429 with Retry-After: 1 (and gRPC clients retry after the
+// delay). Nothing of the request was accepted, so the client's retry loses
+// and doubles nothing. The refusal is counted by the stock
+// otelcol_exporter_enqueue_failed_log_records. Other errors pass as they
+// are.
+func backPressure(err error) error {
+	if !errors.Is(err, exporterhelper.ErrQueueIsFull) {
+		return err
+	}
+	st, derr := status.New(codes.ResourceExhausted,
+		"the analytics exporter's sending queue is full (sending_queue::queue_size): retry after the delay; "+
+			"nothing of this request was accepted").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(queueFullRetryDelay)})
+	if derr != nil { // cannot happen: RetryInfo always marshals
+		return err
+	}
+	return st.Err()
 }
