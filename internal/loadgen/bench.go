@@ -194,6 +194,8 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		return rep, err
 	}
 	rep.PID = col.PID()
+	anon := SampleAnon(col.PID(), 100*time.Millisecond)
+	defer anon.Stop()
 	defer func() {
 		if e := col.Stop(time.Minute); e != nil {
 			err = errors.Join(err, e)
@@ -244,6 +246,8 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		rep.Sustained.PeakRSS = m.PeakRSS
 		rep.PeakRSS = max(rep.PeakRSS, m.PeakRSS)
 	}
+	rep.Sustained.PeakAnon = anon.TakePeak()
+	rep.PeakAnon = rep.Sustained.PeakAnon
 	logf("sustained: %.0f events/s (%d events acknowledged, stored and counted in %.2fs)",
 		rep.Sustained.EventsPerSec, rep.Sustained.Events, rep.Sustained.ElapsedSec)
 
@@ -271,6 +275,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		if err != nil {
 			return rep, err
 		}
+		anon.TakePeak()
 		if e := ResetPeak(col.PID()); e != nil {
 			rep.Problems = append(rep.Problems, "peak RSS not reset per phase: "+e.Error())
 		}
@@ -306,6 +311,8 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 			rr.PeakRSS = m.PeakRSS
 			rep.PeakRSS = max(rep.PeakRSS, m.PeakRSS)
 		}
+		rr.PeakAnon = anon.TakePeak()
+		rep.PeakAnon = max(rep.PeakAnon, rr.PeakAnon)
 		rep.Rates = append(rep.Rates, rr)
 		logf("rate %.0f: achieved %.0f events/s, PostgreSQL p50 %.0f ms p99 %.0f ms, Redis p50 %.0f ms p99 %.0f ms",
 			rate, rr.Achieved, rr.PGP50, rr.PGP99, rr.RedisP50, rr.RedisP99)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/collectorproc"
@@ -89,9 +90,14 @@ func StartCollector(ctx context.Context, s CollectorSetup) (*Collector, error) {
 }
 
 // Memory is the collector's resident memory from /proc/<pid>/status.
+// RSS counts the pages of the persistent queue's memory-mapped bbolt file
+// (RssFile: page cache the kernel can reclaim) besides the process's own
+// memory (RssAnon: heap, stacks).
 type Memory struct {
 	PeakRSS int64 `json:"peak_rss_bytes"` // VmHWM
 	RSS     int64 `json:"rss_bytes"`      // VmRSS
+	Anon    int64 `json:"rss_anon_bytes"` // RssAnon
+	File    int64 `json:"rss_file_bytes"` // RssFile
 }
 
 // ReadMemory reads VmHWM and VmRSS of process pid.
@@ -117,12 +123,63 @@ func ReadMemory(pid int) (Memory, error) {
 			m.PeakRSS = kb << 10
 		case "VmRSS:":
 			m.RSS = kb << 10
+		case "RssAnon:":
+			m.Anon = kb << 10
+		case "RssFile:":
+			m.File = kb << 10
 		}
 	}
 	if m.PeakRSS == 0 {
 		return m, fmt.Errorf("loadgen: no VmHWM in /proc/%d/status", pid)
 	}
 	return m, sc.Err()
+}
+
+// AnonSampler keeps the peak of a process's RssAnon, read every interval
+// (the kernel keeps no high-water mark of it).
+type AnonSampler struct {
+	mu   sync.Mutex
+	peak int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+// SampleAnon starts sampling pid's RssAnon every interval until Stop.
+func SampleAnon(pid int, every time.Duration) *AnonSampler {
+	s := &AnonSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if m, err := ReadMemory(pid); err == nil {
+				s.mu.Lock()
+				s.peak = max(s.peak, m.Anon)
+				s.mu.Unlock()
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// TakePeak returns the peak RssAnon since the last call and starts anew.
+func (s *AnonSampler) TakePeak() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peak
+	s.peak = 0
+	return p
+}
+
+// Stop ends the sampling.
+func (s *AnonSampler) Stop() {
+	close(s.stop)
+	<-s.done
 }
 
 // ResetPeak resets the process's VmHWM to its current RSS (writing 5 to
