@@ -137,9 +137,29 @@ func notNormalised(src source, problem string) rejectedRow {
 // refused turns an event row PostgreSQL refused into a rejected row (its key:
 // of its raw form, or, replayed, the key given).
 func refused(e *eventRow, pgMessage string) rejectedRow {
+	return eventRejected(e, catalog.ReasonStorageRefused, "", pgMessage, false)
+}
+
+// conflictRow is the rejected row of e, an accepted record whose product and
+// id were stored (on business day storedDay, or earlier in the batch) with a
+// different content. Its dedup key is of its content hash, so the same
+// conflicting record resent is stored once (or, replayed, the key given).
+func conflictRow(e *eventRow, storedDay int32) rejectedRow {
+	return eventRejected(e, catalog.ReasonDuplicateConflict, catalog.WireEventID,
+		fmt.Sprintf("event.id %q of product %s was already stored with different content (first stored on business day %s); "+
+			"the stored event is kept and counted once — send a new event.id for a new event",
+			e.eventID, e.product, dayTime(storedDay).Format(time.DateOnly)), true)
+}
+
+// eventRejected is the rejected row of event row e (a record the processor
+// accepted) for reason, field and message. Its dedup key: the key given, for
+// a replayed record; else, with byHash, of e's content hash when it has one
+// (the same record resent is stored once); else of its raw form.
+func eventRejected(e *eventRow, reason catalog.Reason, field, message string, byHash bool) rejectedRow {
 	r := rejectedRow{
-		reason:    string(catalog.ReasonStorageRefused),
-		message:   pgMessage,
+		reason:    string(reason),
+		field:     field,
+		message:   message,
 		eventName: e.name,
 		product:   e.product,
 		eventID:   e.eventID,
@@ -148,37 +168,13 @@ func refused(e *eventRow, pgMessage string) rejectedRow {
 	}
 	r.sanitise()
 	whole := r.setRaw(e.src)
-	if k, ok := givenKey(e.src); ok { // a replayed record
+	switch k, ok := givenKey(e.src); {
+	case ok: // a replayed record
 		r.dedupKey = k
-	} else {
-		r.dedupKey = rejectKey(r.reason, r.product, r.eventID, whole)
-	}
-	return r
-}
-
-// conflictRow is the rejected row of e, an accepted record whose product and
-// id were stored (on business day storedDay, or earlier in the batch) with a
-// different content. Its dedup key is of its content hash, so the same
-// conflicting record resent is stored once (or, replayed, the key given).
-func conflictRow(e *eventRow, storedDay int32) rejectedRow {
-	r := rejectedRow{
-		reason: string(catalog.ReasonDuplicateConflict),
-		field:  catalog.WireEventID,
-		message: fmt.Sprintf("event.id %q of product %s was already stored with different content (first stored on business day %s); "+
-			"the stored event is kept and counted once — send a new event.id for a new event",
-			e.eventID, e.product, dayTime(storedDay).Format(time.DateOnly)),
-		eventName: e.name,
-		product:   e.product,
-		eventID:   e.eventID,
-		eventTime: time.Unix(0, e.eventTime).UTC(),
-		hasTime:   true,
-	}
-	r.sanitise()
-	r.setRaw(e.src)
-	if k, ok := givenKey(e.src); ok { // a replayed record
-		r.dedupKey = k
-	} else {
+	case byHash && e.hasHash:
 		r.dedupKey = rejectKey(r.reason, r.product, r.eventID, e.hash[:])
+	default:
+		r.dedupKey = rejectKey(r.reason, r.product, r.eventID, whole)
 	}
 	return r
 }

@@ -164,29 +164,10 @@ func (s *Store) beyondRetention(e *eventRow, st monthState) rejectedRow {
 	if !st.retiredAt.IsZero() {
 		when = "on " + st.retiredAt.In(s.loc).Format(time.DateOnly)
 	}
-	r := rejectedRow{
-		reason: string(catalog.ReasonBeyondRetention),
-		field:  fieldTimestamp,
-		message: fmt.Sprintf("the raw events of business month %s were dropped by retention %s; its rollups are final, "+
+	return eventRejected(e, catalog.ReasonBeyondRetention, fieldTimestamp,
+		fmt.Sprintf("the raw events of business month %s were dropped by retention %s; its rollups are final, "+
 			"so this event (business day %s) is not stored and not counted",
-			month, when, dayTime(e.day).Format(time.DateOnly)),
-		eventName: e.name,
-		product:   e.product,
-		eventID:   e.eventID,
-		eventTime: time.Unix(0, e.eventTime).UTC(),
-		hasTime:   true,
-	}
-	r.sanitise()
-	whole := r.setRaw(e.src)
-	switch k, ok := givenKey(e.src); {
-	case ok: // a replayed record
-		r.dedupKey = k
-	case e.hasHash:
-		r.dedupKey = rejectKey(r.reason, r.product, r.eventID, e.hash[:])
-	default:
-		r.dedupKey = rejectKey(r.reason, r.product, r.eventID, whole)
-	}
-	return r
+			month, when, dayTime(e.day).Format(time.DateOnly)), true)
 }
 
 // fieldTimestamp names the record's time as the eventcatalog processor's
