@@ -219,6 +219,7 @@ func TestRetiredMonthsMigration(t *testing.T) {
 // keeping every value; a sum beyond bigint is then stored exactly, and 008's
 // down refuses to lose it (and changes nothing) until it fits again.
 func TestRollupSumsNumericMigration(t *testing.T) {
+	t.Parallel()
 	dsn, _ := testdb.Schema(t)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
