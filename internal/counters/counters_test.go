@@ -23,6 +23,7 @@ func TestParseField(t *testing.T) {
 }
 
 func TestApplyExactlyOnceAndReplace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb, prefix := testdb.RedisPrefix(t)
 	l := Layout{Prefix: prefix}

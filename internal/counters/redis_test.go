@@ -19,6 +19,7 @@ import (
 // with nothing written (no claim either), although its first keys would
 // have taken their increments; once the counters are repaired it applies.
 func TestApplyRefusesBatchWhole(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rows := []Row{
 		{Cell{Date: "2025-12-01", Event: "session.start"}, Values{Events: 1}},
@@ -43,6 +44,7 @@ func TestApplyRefusesBatchWhole(t *testing.T) {
 		{name: "not a hash", preset: "7", notHash: true, want: ErrNotCounter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rdb, prefix := testdb.RedisPrefix(t)
 			l := Layout{Prefix: prefix}
 			bad := l.DailyKey("2025-12-02")
@@ -89,6 +91,7 @@ func TestApplyRefusesBatchWhole(t *testing.T) {
 // leaves Redis alone; holding is idempotent; a released batch applies; an
 // applied batch cannot be held.
 func TestHoldClaims(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb, prefix := testdb.RedisPrefix(t)
 	now := time.Date(2025, 12, 10, 0, 0, 0, 0, time.UTC)
@@ -123,6 +126,7 @@ func TestHoldClaims(t *testing.T) {
 // day expires at its fixed expiry, whatever the time of the write; the same
 // for months with a monthly TTL, and for Replace.
 func TestDaysPastExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb, prefix := testdb.RedisPrefix(t)
 	now := time.Date(2025, 12, 10, 0, 0, 0, 0, time.UTC)
@@ -182,6 +186,7 @@ func TestDaysPastExpiry(t *testing.T) {
 // TestScanClaims lists the claims under the prefix, and only those, also
 // when the prefix holds SCAN's glob characters.
 func TestScanClaims(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb, base := testdb.RedisPrefix(t)
 	l := Layout{Prefix: base + "{t}[ab]*:"}
@@ -211,6 +216,7 @@ func TestScanClaims(t *testing.T) {
 
 // TestCheckEvictionPolicy reads the policy of a private redis-server.
 func TestCheckEvictionPolicy(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := testdb.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})

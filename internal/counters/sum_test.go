@@ -79,6 +79,7 @@ func TestSumJSON(t *testing.T) {
 }
 
 func TestSumThroughPostgres(t *testing.T) {
+	t.Parallel()
 	dsn, _ := testdb.Schema(t)
 	pool, err := pgxpool.New(context.Background(), dsn)
 	require.NoError(t, err)
