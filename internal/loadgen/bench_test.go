@@ -24,6 +24,7 @@ import (
 // COPY baseline; zero loss, zero duplicates, every report field filled,
 // everything cleaned up. `make test` sets OTELCOL_ANALYTICS_BIN.
 func TestBenchSmoke(t *testing.T) {
+	t.Parallel()
 	bin := os.Getenv("OTELCOL_ANALYTICS_BIN")
 	if bin == "" {
 		t.Skip("OTELCOL_ANALYTICS_BIN is not set: run `make test`, which builds bin/otelcol-analytics with ocb and runs this smoke run of the bench-e2e harness")
