@@ -196,6 +196,7 @@ func row(date, agent, event string, n, mc, ms, f int64) counters.Row {
 }
 
 func TestExporterWritesEachEventOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, false) // migrate: true on an empty schema
 	exp := h.start(t, nil)
 	ctx := context.Background()
@@ -241,6 +242,7 @@ func TestExporterWritesEachEventOnce(t *testing.T) {
 }
 
 func TestExporterSurvivesPostgresOutage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	u, err := url.Parse(string(h.cfg.Postgres.DSN))
 	require.NoError(t, err)
@@ -280,6 +282,7 @@ func TestExporterSurvivesPostgresOutage(t *testing.T) {
 }
 
 func TestExporterCrashAfterCommitIsRepaired(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	crashes := 0
 	exp := h.start(t, func(e *analyticsExporter) {
@@ -309,6 +312,7 @@ func TestExporterCrashAfterCommitIsRepaired(t *testing.T) {
 }
 
 func TestExporterIsolatesBadRecords(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	exp := h.start(t, nil)
 	ctx := context.Background()
@@ -335,6 +339,7 @@ func TestExporterIsolatesBadRecords(t *testing.T) {
 // TestStartWithRedisDown and TestStartWithPostgresDown): that is an outage,
 // and the exporter starts and catches up.
 func TestStartFailsFast(t *testing.T) {
+	t.Parallel()
 	base, err := url.Parse(testdb.BaseDSN())
 	require.NoError(t, err)
 	dsn := func(user, db string) configopaque.String {
@@ -372,6 +377,7 @@ func TestStartFailsFast(t *testing.T) {
 		}, []string{"Redis at " + testdb.RedisAddr(), "maxmemory-policy allkeys-lru evicts counters"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, false)
 			tc.adjust(h)
 			exp, err := createLogsWith(context.Background(), exportertest.NewNopSettings(Type), h.cfg, tc.hook)
@@ -387,6 +393,7 @@ func TestStartFailsFast(t *testing.T) {
 }
 
 func TestShutdownIsSafe(t *testing.T) {
+	t.Parallel()
 	// The exporter helper's own Shutdown must be called once (the collector
 	// does); our shutdown func is nil-safe and idempotent on its own.
 	cfg := createDefaultConfig().(*Config)
@@ -407,6 +414,7 @@ func TestShutdownIsSafe(t *testing.T) {
 }
 
 func TestOutboxBacklogGauge(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	// Leave two outbox rows behind, as a crash would.
 	for i := range 2 {

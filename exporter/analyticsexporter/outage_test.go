@@ -61,6 +61,7 @@ func warnings(logs *observer.ObservedLogs) []string {
 // answers, its eviction policy is checked (once) and the outbox is applied,
 // so Redis equals PostgreSQL.
 func TestStartWithRedisDown(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		warning string
@@ -71,6 +72,7 @@ func TestStartWithRedisDown(t *testing.T) {
 		{"policy refused", "", errors.New("maxmemory-policy allkeys-lru: test refusal"), zapcore.ErrorLevel},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, true)
 			proxy := testdb.StartProxy(t, testdb.RedisAddr())
 			proxy.Close()
@@ -143,6 +145,7 @@ func TestStartWithRedisDown(t *testing.T) {
 // answers, the migrations and partitions run first and every event is
 // stored once, with Redis equal to PostgreSQL.
 func TestStartWithPostgresDown(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, false) // empty schema, migrate: true
 	ref, _ := testdb.Migrated(t)
 	wantVersion, _, err := migrations.Version(ref)
@@ -215,6 +218,7 @@ func TestStartWithPostgresDown(t *testing.T) {
 // stay queued (retried, never dropped) and the problem is logged once, not
 // per retry.
 func TestPostgresBackWithoutSchema(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, false)
 	h.cfg.Migrate = false
 	u, err := url.Parse(string(h.cfg.Postgres.DSN))
@@ -243,6 +247,7 @@ func TestPostgresBackWithoutSchema(t *testing.T) {
 // eviction-policy check at start. That is an outage, not a refused policy:
 // Start succeeds, and the policy is checked again when Redis answers.
 func TestEvictionCheckLosesRedis(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	proxy := testdb.StartProxy(t, testdb.RedisAddr())
 	h.cfg.Redis.Addr = proxy.Addr

@@ -51,6 +51,7 @@ func nested(d int) any {
 // every record ends up stored: the good ones as events, the deep ones in
 // the rejected table as too_deep.
 func TestPersistentQueueNeverDropsAnItem(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	id, host := startFileStorage(t)
 	h.cfg.QueueConfig.Get().StorageID = &id
@@ -92,6 +93,7 @@ func TestPersistentQueueNeverDropsAnItem(t *testing.T) {
 // TestExporterCountsDuplicatesAndConflicts: an exact resend is a duplicate,
 // the same id with other content a conflict, each in its own metric.
 func TestExporterCountsDuplicatesAndConflicts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	exp := h.start(t, nil)
 	ctx := context.Background()
