@@ -66,6 +66,7 @@ func (l *limitedBuffer) String() string { return string(l.b) }
 // numbers are in the rendered DOM, the three ECharts charts drew their
 // canvases, no script error was recorded, and a screenshot is written.
 func TestReportInChromium(t *testing.T) {
+	t.Parallel()
 	bin := chromiumPath(t)
 	srv := fixtureServer(t, "")
 	url := srv.URL + "/report?month=2025-11"

@@ -160,6 +160,7 @@ const novemberData = `"data": {"month": "2025-11", "timezone": "Asia/Shanghai", 
 	"rejected_events": 3, "last_written_at": "2025-11-30T21:00:00+08:00"}`
 
 func TestCaseStudy(t *testing.T) {
+	t.Parallel()
 	srv := fixtureServer(t, "")
 	for _, tc := range []struct {
 		name, path, want string
@@ -265,6 +266,7 @@ func TestCaseStudy(t *testing.T) {
 // TestCaseStudySeedShape checks that the case study has exactly the keys of
 // the seed's §5.2 object (docs/design.md §5.2), with the same JSON types, plus "raw" and "data".
 func TestCaseStudySeedShape(t *testing.T) {
+	t.Parallel()
 	seedBytes, err := os.ReadFile("testdata/seed_case_study.json")
 	require.NoError(t, err)
 	var seed map[string]any
@@ -311,6 +313,7 @@ func keys(m map[string]any) []string {
 }
 
 func TestSummary(t *testing.T) {
+	t.Parallel()
 	srv := fixtureServer(t, "")
 	for _, tc := range []struct{ name, path, want string }{
 		{"november zh", "/api/analytics/summary?month=2025-11", `{
@@ -343,6 +346,7 @@ func TestSummary(t *testing.T) {
 }
 
 func TestAgents(t *testing.T) {
+	t.Parallel()
 	srv := fixtureServer(t, "")
 	nullSeconds := func(l string) string { return `{"value": null, "unit": "s", "display": "` + l + `"}` }
 	nullHours := func(l string) string { return `{"value": null, "unit": "h", "display": "` + l + `"}` }
@@ -406,6 +410,7 @@ func TestAgents(t *testing.T) {
 }
 
 func TestTickets(t *testing.T) {
+	t.Parallel()
 	srv := fixtureServer(t, "")
 	for _, tc := range []struct{ name, path, want string }{
 		{"november zh", "/api/analytics/tickets?month=2025-11", `{
@@ -445,6 +450,7 @@ func emptyDay(date, noData, money string) string {
 }
 
 func TestDaily(t *testing.T) {
+	t.Parallel()
 	srv := fixtureServer(t, "")
 
 	var got struct {
@@ -546,6 +552,7 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	srv := fixtureServer(t, "")
 	long := strings.Repeat("9", 5000)
 	for _, tc := range []struct {
@@ -592,6 +599,7 @@ func decodeCase(t *testing.T, body string) CaseStudy {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	const token = "s3cret-token"
 	srv := fixtureServer(t, token)
 	for _, path := range []string{
@@ -624,6 +632,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestPostgresDown(t *testing.T) {
+	t.Parallel()
 	// Nothing listens on port 1: every read fails to connect.
 	srv := newTestServer(t, "postgres://postgres@127.0.0.1:1/test?sslmode=disable", "")
 	for _, path := range []string{
@@ -646,6 +655,7 @@ func TestPostgresDown(t *testing.T) {
 }
 
 func TestReportHTML(t *testing.T) {
+	t.Parallel()
 	srv := fixtureServer(t, "")
 	r := get(t, srv, "/report?month=2025-11", "")
 	require.Equal(t, http.StatusOK, r.status, r.body)
@@ -672,6 +682,7 @@ func TestReportHTML(t *testing.T) {
 // fixture into exactly the rollup rows the hand-written loader derives from
 // the catalog (measure, flag, business day in Shanghai, agent rows).
 func TestStoreMatchesFixture(t *testing.T) {
+	t.Parallel()
 	events := readFixture(t, "testdata/events.yaml")
 	viaStore, _ := testdb.Migrated(t)
 	loadEventsThroughStore(t, viaStore, events, shanghai)
@@ -703,6 +714,7 @@ func TestStoreMatchesFixture(t *testing.T) {
 // exact average: the rollups keep sums as numeric, the stats read them into
 // a 128-bit counters.Sum.
 func TestSumsBeyond64Bits(t *testing.T) {
+	t.Parallel()
 	dsn, _ := testdb.Migrated(t)
 	pool, err := pgxpool.New(context.Background(), dsn)
 	require.NoError(t, err)
