@@ -52,6 +52,7 @@ var fixtureRows = []counters.Row{
 // TestRawAggregate checks that the SQL aggregate of raw events gives the
 // numbers worked out by hand, including catalog.Micro's rounding of ties.
 func TestRawAggregate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	evs := loadFixture(t)
 	require.Equal(t, fixtureRows, rowsOf(t, evs), "the Go aggregate of the fixture")
@@ -136,6 +137,7 @@ func TestOptionsFromEnv(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	code, _, stderr := ctlRun(t)
 	assert.Equal(t, ExitError, code)
 	assert.Contains(t, stderr, "usage: analyticsctl [common flags] <command> [flags]")
@@ -157,6 +159,7 @@ func TestUsage(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, schema := testdb.Schema(t)
 	ups, err := filepath.Glob("../../migrations/*.up.sql")
@@ -224,6 +227,7 @@ func pendingBatch(t *testing.T, dsn string, evs []fixtureEvent) (string, []count
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	evs := loadFixture(t)
 	month := []string{"verify", "--month", "2025-12"}
@@ -347,6 +351,7 @@ func TestVerify(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dsn, _ := testdb.Migrated(t)
 			rdb, prefix := testdb.RedisPrefix(t)
 			o, err := DefaultOptions(nil)
@@ -369,6 +374,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestVerifyPendingOutbox(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	rdb, prefix := testdb.RedisPrefix(t)
@@ -410,6 +416,7 @@ func TestVerifyPendingOutbox(t *testing.T) {
 // TestRebuild flushes a private Redis after seeding: verify fails, rebuild
 // makes it pass, and a second rebuild leaves Redis identical.
 func TestRebuild(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	srv := testdb.StartRedis(t)
@@ -477,6 +484,7 @@ func TestRebuild(t *testing.T) {
 // and month it touches, deletes its row and then its claim, and the batch
 // is never applied twice.
 func TestRebuildPendingOutbox(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	rdb, prefix := testdb.RedisPrefix(t)

@@ -22,6 +22,7 @@ import (
 // lost nor doubled), a batch applied but not yet deleted stays counted once,
 // and no outbox row or claim is left.
 func TestRebuildInterrupted(t *testing.T) {
+	t.Parallel()
 	steps := []string{"read", "held", "replaced 2025-11", "replaced 2025-12", "deleted", "committed"}
 	for _, step := range steps {
 		for _, collector := range []bool{false, true} {

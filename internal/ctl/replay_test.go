@@ -55,6 +55,7 @@ func ingest(t *testing.T, st *store.Store, recs ...wireRecord) store.Result {
 }
 
 func TestReplayRejected(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	rdb, prefix := testdb.RedisPrefix(t)
@@ -194,6 +195,7 @@ func TestReplayRejected(t *testing.T) {
 // the day's rollup sum would overflow bigint) stays rejected, with reason
 // storage_refused, while the others of its page are replayed.
 func TestReplayRefusedByPostgres(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	rdb, prefix := testdb.RedisPrefix(t)
@@ -232,6 +234,7 @@ func TestReplayRefusedByPostgres(t *testing.T) {
 // the private Redis is flushed; verify fails; rebuild; verify passes and
 // Redis holds exactly what the store's increments had made.
 func TestVerifyRebuildThroughStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	srv := testdb.StartRedis(t)
