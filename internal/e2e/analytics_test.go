@@ -127,6 +127,7 @@ func waitInt(t *testing.T, conn *pgx.Conn, want int, timeout time.Duration, sql 
 // after a restart; a resend of the same events changes nothing; and
 // `analyticsctl verify` finds Redis equal to PostgreSQL.
 func TestCollectorKill9WithPostgresDown(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	_, prefix := testdb.RedisPrefix(t)

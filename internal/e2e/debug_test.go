@@ -14,6 +14,7 @@ import (
 // the eventcatalog processor mapped, an unknown event marked rejected with its
 // reason, and a plain log is dropped.
 func TestCollectorMapsAndRejects(t *testing.T) {
+	t.Parallel()
 	httpPort, healthPort := freePort(t), freePort(t)
 	cfg := fmt.Sprintf(`
 extensions:

@@ -51,12 +51,20 @@ func freePort(t *testing.T) int {
 // stops it (SIGTERM, 30 s) when it ends.
 func startCollector(t *testing.T, config string, healthPort int) *collector {
 	t.Helper()
+	return startCollectorEnv(t, config, healthPort, os.Environ())
+}
+
+// startCollectorEnv is startCollector with env as the child's whole
+// environment: a parallel test gives the collector its variables this way,
+// since t.Setenv cannot be used in one.
+func startCollectorEnv(t *testing.T, config string, healthPort int, env []string) *collector {
+	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
 	p, err := collectorproc.Start(context.Background(), collectorproc.Options{
-		Binary: bin, Config: path, Env: os.Environ(), Dir: dir,
+		Binary: bin, Config: path, Env: env, Dir: dir,
 		LogPath: filepath.Join(dir, "collector.log"), Health: fmt.Sprintf("127.0.0.1:%d", healthPort),
 	})
 	require.NoError(t, err)

@@ -623,6 +623,7 @@ func cutString(s string, n int) string {
 // or as a rejected row with its reason; a resend of everything adds
 // nothing; the processor's counters agree.
 func TestIngestIntegrity(t *testing.T) {
+	t.Parallel()
 	binary(t)
 	ctx := context.Background()
 	dsn, schema := testdb.Migrated(t)
@@ -636,6 +637,9 @@ func TestIngestIntegrity(t *testing.T) {
 	grpcPort, httpPort, trackPort, healthPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	telemetryPort := freePort(t)
 	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	// The caller's environment with these on top, as t.Setenv would give
+	// it, but for this collector alone (the test runs in parallel).
+	env := os.Environ()
 	for k, v := range map[string]string{
 		"ANALYTICS_HEALTH_ENDPOINT":    addr(healthPort),
 		"ANALYTICS_PPROF_ENDPOINT":     addr(freePort(t)),
@@ -656,10 +660,10 @@ func TestIngestIntegrity(t *testing.T) {
 		"ANALYTICS_REDIS_DAILY_TTL":    "0", // the test's days of 2025 must not expire
 		"ANALYTICS_TELEMETRY_PORT":     strconv.Itoa(telemetryPort),
 	} {
-		t.Setenv(k, v)
+		env = append(env, k+"="+v) // the last of a duplicate key wins (os/exec)
 	}
 	t.Logf("schema %s, Redis prefix %s", schema, prefix)
-	c := startCollector(t, string(config), healthPort)
+	c := startCollectorEnv(t, string(config), healthPort, env)
 	t.Cleanup(func() {
 		if t.Failed() {
 			out := c.output()

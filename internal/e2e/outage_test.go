@@ -26,6 +26,7 @@ import (
 // and once Redis answers, Redis equals PostgreSQL: every acknowledged
 // event once.
 func TestCollectorKill9WithRedisDown(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	rdb, prefix := testdb.RedisPrefix(t)

@@ -26,6 +26,7 @@ import (
 // simulator's own expectation in every field, the summary/tickets/agents/
 // daily endpoints in every raw number, and Redis equals PostgreSQL.
 func TestSimulatedMonthMatchesExpectation(t *testing.T) {
+	t.Parallel()
 	bin := binary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -23,6 +23,7 @@ import (
 // processor and the analytics exporter into PostgreSQL, a resend of the same
 // messageIds changes nothing, and the stats service reports them.
 func TestTrackReceiverToStats(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	_, prefix := testdb.RedisPrefix(t)
