@@ -66,7 +66,7 @@ func NewDefaultConfig() *Config {
 	return &Config{
 		HTTP: httpCfg,
 		Postgres: PostgresConfig{
-			DSN:          "postgres://postgres@127.0.0.1:5432/analytics?sslmode=disable",
+			DSN:          counters.DefaultPostgresDSN,
 			MaxConns:     4,
 			QueryTimeout: 5 * time.Second,
 		},

@@ -19,6 +19,7 @@ import (
 // TestBackPressure in internal/e2e sees it on the built binary). Any other
 // error passes as it is.
 func TestBackPressure(t *testing.T) {
+	t.Parallel()
 	for _, full := range []error{exporterhelper.ErrQueueIsFull, fmt.Errorf("enqueue: %w", exporterhelper.ErrQueueIsFull)} {
 		st, ok := status.FromError(backPressure(full))
 		require.True(t, ok, "a gRPC status")

@@ -68,7 +68,7 @@ func createDefaultConfig() component.Config {
 		RetryConfig:   retry,
 		Postgres:      PostgresConfig{MaxConns: 8, MinConns: 1},
 		Redis: RedisConfig{
-			Addr:      "127.0.0.1:6379",
+			Addr:      counters.DefaultRedisAddr,
 			KeyPrefix: counters.DefaultPrefix,
 			DailyTTL:  counters.DefaultDailyTTL,
 			ClaimTTL:  counters.DefaultClaimTTL,

@@ -25,6 +25,11 @@ const (
 	DefaultDailyTTL = 9600 * time.Hour
 	// DefaultClaimTTL is the minimum age of a leftover claim the sweep deletes.
 	DefaultClaimTTL = 168 * time.Hour
+	// DefaultRedisAddr is the local Redis.
+	DefaultRedisAddr = "127.0.0.1:6379"
+	// DefaultPostgresDSN is the local PostgreSQL database the stats
+	// service, analyticsctl and the demo read and write when given none.
+	DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/analytics?sslmode=disable"
 )
 
 // DateLayout and MonthLayout format business days and months in keys.

@@ -31,17 +31,6 @@ const (
 	ExitError       = 2 // bad usage, a backend unreachable, a refused rebuild, any other failure
 )
 
-// Defaults of the common options, the same as the analytics exporter's.
-const (
-	DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/analytics?sslmode=disable"
-	DefaultRedisAddr   = "127.0.0.1:6379"
-	DefaultKeyPrefix   = counters.DefaultPrefix
-	DefaultTimezone    = counters.DefaultTimeZone
-	DefaultDailyTTL    = counters.DefaultDailyTTL
-	DefaultMonthlyTTL  = time.Duration(0) // never expires
-	DefaultClaimTTL    = counters.DefaultClaimTTL
-)
-
 // Options are the settings every subcommand shares. Each has a flag and an
 // environment variable (the flag wins).
 type Options struct {
@@ -65,13 +54,14 @@ type Env func(key string) string
 // DefaultOptions returns the defaults overridden by the environment.
 func DefaultOptions(getenv Env) (Options, error) {
 	o := Options{
-		PostgresDSN: DefaultPostgresDSN,
-		RedisAddr:   DefaultRedisAddr,
-		KeyPrefix:   DefaultKeyPrefix,
-		Timezone:    DefaultTimezone,
-		DailyTTL:    DefaultDailyTTL,
-		MonthlyTTL:  DefaultMonthlyTTL,
-		ClaimTTL:    DefaultClaimTTL,
+		// The analytics exporter's defaults (internal/counters); a
+		// monthly hash never expires.
+		PostgresDSN: counters.DefaultPostgresDSN,
+		RedisAddr:   counters.DefaultRedisAddr,
+		KeyPrefix:   counters.DefaultPrefix,
+		Timezone:    counters.DefaultTimeZone,
+		DailyTTL:    counters.DefaultDailyTTL,
+		ClaimTTL:    counters.DefaultClaimTTL,
 		CatalogMode: "extend",
 	}
 	if getenv == nil {

@@ -121,12 +121,12 @@ func TestOptionsFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Options{
 		PostgresDSN: "postgres://x@db:5432/a", RedisAddr: "r:6380", RedisDB: 3, RedisPassword: "pw", KeyPrefix: "p:",
-		Timezone: "UTC", DailyTTL: 24 * time.Hour, MonthlyTTL: 48 * time.Hour, ClaimTTL: DefaultClaimTTL, CatalogMode: "extend",
+		Timezone: "UTC", DailyTTL: 24 * time.Hour, MonthlyTTL: 48 * time.Hour, ClaimTTL: counters.DefaultClaimTTL, CatalogMode: "extend",
 	}, o)
 	d, err := DefaultOptions(nil)
 	require.NoError(t, err)
 	assert.Equal(t, Options{
-		PostgresDSN: DefaultPostgresDSN, RedisAddr: "127.0.0.1:6379", KeyPrefix: "analytics:", Timezone: "Asia/Shanghai",
+		PostgresDSN: counters.DefaultPostgresDSN, RedisAddr: "127.0.0.1:6379", KeyPrefix: "analytics:", Timezone: "Asia/Shanghai",
 		DailyTTL: 9600 * time.Hour, ClaimTTL: 168 * time.Hour, CatalogMode: "extend",
 	}, d)
 	_, err = DefaultOptions(func(k string) string {

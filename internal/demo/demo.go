@@ -105,13 +105,13 @@ func DefaultOptions() Options {
 		Seed:              1,
 		ResendFraction:    0.05,
 		CostPerResolution: stats.NewDefaultConfig().CostPerResolution,
-		PostgresDSN:       "postgres://postgres@127.0.0.1:5432/analytics?sslmode=disable",
+		PostgresDSN:       counters.DefaultPostgresDSN,
 		Schema:            "demo",
 		ResetSchema:       true,
-		RedisAddr:         "127.0.0.1:6379",
+		RedisAddr:         counters.DefaultRedisAddr,
 		RedisPrefix:       "demo:",
 		ResetRedis:        true,
-		DailyTTL:          ctl.DefaultDailyTTL,
+		DailyTTL:          counters.DefaultDailyTTL,
 		StatsEndpoint:     stats.DefaultEndpoint,
 		StartTimeout:      90 * time.Second,
 		DrainTimeout:      5 * time.Minute,
@@ -159,7 +159,7 @@ func (o *Options) validate() error {
 	if o.Schema == "" || strings.EqualFold(o.Schema, "public") {
 		errs = append(errs, fmt.Errorf("--schema %q: the demo needs a schema of its own (it drops and recreates it)", o.Schema))
 	}
-	if o.RedisPrefix == "" || o.RedisPrefix == ctl.DefaultKeyPrefix {
+	if o.RedisPrefix == "" || o.RedisPrefix == counters.DefaultPrefix {
 		errs = append(errs, fmt.Errorf("--redis-prefix %q: the demo needs a prefix of its own (it deletes its keys)", o.RedisPrefix))
 	}
 	if o.DailyTTL < 0 {

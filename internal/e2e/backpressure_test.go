@@ -25,6 +25,7 @@ import (
 // exactly the acknowledged events are stored — none of a refused request,
 // each acknowledged one once.
 func TestBackPressure(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := testdb.Migrated(t)
 	_, prefix := testdb.RedisPrefix(t)
