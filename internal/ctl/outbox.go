@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	outboxSQL     = `SELECT batch_id::text, created_at, deltas FROM analytics_redis_outbox ORDER BY created_at, batch_id`
+	outboxSQL     = `SELECT batch_id::text, created_at, deltas, quarantined_at FROM analytics_redis_outbox ORDER BY created_at, batch_id`
 	outboxLockSQL = outboxSQL + ` FOR UPDATE`
 )
 
@@ -31,6 +31,9 @@ type outboxBatch struct {
 	Rows    []counters.Row
 	State   counters.ClaimState
 	Err     error    // the deltas cannot be decoded (Rows is nil)
+	// Quarantined is when a collector found the deltas undecodable and
+	// quarantined the row (nil: not quarantined).
+	Quarantined *time.Time
 	days    []string // sorted
 	months  []string // sorted
 }
@@ -76,7 +79,7 @@ func readOutbox(ctx context.Context, q querier, rdb redis.UniversalClient, l cou
 	for rows.Next() {
 		var b outboxBatch
 		var deltas []byte
-		if err := rows.Scan(&b.ID, &b.Created, &deltas); err != nil {
+		if err := rows.Scan(&b.ID, &b.Created, &deltas, &b.Quarantined); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the Redis outbox: %w", err)
 		}
@@ -119,10 +122,16 @@ func readOutbox(ctx context.Context, q querier, rdb redis.UniversalClient, l cou
 func undecodable(all []*outboxBatch) []string {
 	var out []string
 	for _, b := range all {
-		if b.Err != nil {
-			out = append(out, fmt.Sprintf("outbox batch %s of %s cannot be decoded (%v): its counts are in the rollups but cannot be applied to Redis",
-				b.ID, b.Created.UTC().Format("2006-01-02T15:04:05Z"), b.Err))
+		if b.Err == nil {
+			continue
 		}
+		msg := fmt.Sprintf("outbox batch %s of %s cannot be decoded (%v): its counts are in the rollups but cannot be applied to Redis",
+			b.ID, b.Created.UTC().Format("2006-01-02T15:04:05Z"), b.Err)
+		if b.Quarantined != nil {
+			msg += fmt.Sprintf("; a collector quarantined it at %s (its quarantined_reason says how to repair it)",
+				b.Quarantined.UTC().Format("2006-01-02T15:04:05Z"))
+		}
+		out = append(out, msg)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package ctl
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,14 @@ func TestVerifyOutboxStates(t *testing.T) {
 	// row stays a difference, also for another month.
 	code, stdout, _ = ctlRun(t, append([]string{"verify", "--month", "2025-11", "--allow-pending", "--no-raw"}, flags...)...)
 	assert.Equal(t, badLine+"verify: 30 days, 1 month, 1 difference (1 pending outbox batch)\n", stdout)
+	assert.Equal(t, ExitDifferences, code)
+
+	// Once a collector quarantined the row, verify says so.
+	_, err = pool.Exec(ctx, `UPDATE analytics_redis_outbox SET quarantined_reason = 'bad', quarantined_at = '2025-12-04T02:00:05Z' WHERE batch_id = $1`, bad)
+	require.NoError(t, err)
+	code, stdout, _ = ctlRun(t, append([]string{"verify", "--month", "2025-11", "--allow-pending", "--no-raw"}, flags...)...)
+	assert.Equal(t, strings.TrimSuffix(badLine, "\n")+"; a collector quarantined it at 2025-12-04T02:00:05Z (its quarantined_reason says how to repair it)\n"+
+		"verify: 30 days, 1 month, 1 difference (1 pending outbox batch)\n", stdout)
 	assert.Equal(t, ExitDifferences, code)
 	_, err = pool.Exec(ctx, `DELETE FROM analytics_redis_outbox WHERE batch_id = $1`, bad)
 	require.NoError(t, err)
