@@ -211,9 +211,10 @@ func copyRows(b *testing.B, reqs []plog.Logs) [][]any {
 	var rows [][]any
 	for _, ld := range reqs {
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
-			lrs := ld.ResourceLogs().At(i).ScopeLogs().At(0).LogRecords()
+			rl := ld.ResourceLogs().At(i)
+			lrs := rl.ScopeLogs().At(0).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				rows = append(rows, loadgen.RawRow(lrs.At(k), loc))
+				rows = append(rows, loadgen.RawRow(rl.Resource(), lrs.At(k), loc))
 			}
 		}
 	}

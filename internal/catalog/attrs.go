@@ -4,7 +4,9 @@ package catalog
 // every business-event log record it passes on; the analytics exporter (and
 // any other downstream component) reads them instead of re-parsing the
 // record. The record's own attributes stay as they were, except that an int
-// sent for a double attribute is widened to a double in place.
+// sent for a double attribute is widened to a double in place. An accepted
+// record is not stamped with the name, product, id or time it carries
+// itself, unchanged: read those four with Accepted.
 const (
 	// AttrStatus is StatusAccepted or StatusRejected.
 	AttrStatus = "analytics.status"

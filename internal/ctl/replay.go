@@ -331,9 +331,7 @@ func renormalise(n *normalize.Normalizer, c *replayCandidate, now time.Time) {
 				case normalize.Accepted:
 					lr.Attributes().PutEmptyBytes(catalog.AttrRejectKey).FromRaw(c.key)
 					if c.eventID == "" {
-						if v, ok := lr.Attributes().Get(catalog.AttrEventID); ok {
-							c.eventID = v.Str()
-						}
+						c.eventID = catalog.Accepted(rl.Resource(), lr).ID
 					}
 				case normalize.Rejected:
 					if c.newWhy == "" {

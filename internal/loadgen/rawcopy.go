@@ -59,7 +59,7 @@ func RawRows(gen *Generator, n int) ([][]any, error) {
 					if res := norm.Record(rl.Resource(), sl.Scope(), lr, now); res.Outcome != normalize.Accepted {
 						return nil, fmt.Errorf("loadgen: request %d record %d not accepted by the catalog (%s)", k, r, res.Outcome)
 					}
-					rows = append(rows, RawRow(lr, loc))
+					rows = append(rows, RawRow(rl.Resource(), lr, loc))
 				}
 			}
 		}
@@ -69,7 +69,7 @@ func RawRows(gen *Generator, n int) ([][]any, error) {
 
 // RawRow is the analytics_events row of a normalised record (the store's
 // columns and JSON, RawEventColumns), with its business date in loc.
-func RawRow(lr plog.LogRecord, loc *time.Location) []any {
+func RawRow(res pcommon.Resource, lr plog.LogRecord, loc *time.Location) []any {
 	a := lr.Attributes()
 	get := func(key string) any {
 		if v, ok := a.Get(key); ok {
@@ -77,8 +77,8 @@ func RawRow(lr plog.LogRecord, loc *time.Location) []any {
 		}
 		return nil
 	}
-	tv, _ := a.Get(catalog.AttrEventTime)
-	et := time.Unix(0, tv.Int()).UTC()
+	ev := catalog.Accepted(res, lr)
+	et := time.Unix(0, ev.TimeUnixNano).UTC()
 	y, m, d := et.In(loc).Date()
 	js := []byte("{")
 	first := true
@@ -106,7 +106,7 @@ func RawRow(lr plog.LogRecord, loc *time.Location) []any {
 	js = append(js, '}')
 	tid := lr.TraceID()
 	return []any{
-		get(catalog.AttrEventID), get(catalog.AttrEventName), get(catalog.AttrProduct),
+		ev.ID, ev.Name, ev.Product,
 		et, time.Date(y, m, d, 0, 0, 0, 0, time.UTC), get("session_id"), get("agent_id"), get("ticket_id"),
 		get("customer_id"), js, fmt.Sprintf("%x", tid[:]), nil,
 	}

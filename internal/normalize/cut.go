@@ -150,7 +150,7 @@ func GuardQueue(ld plog.Logs) (plog.Logs, int) {
 					continue
 				}
 				guarded++
-				keep := keepBookkeeping(lr.Attributes())
+				keep := keepBookkeeping(rl.Resource(), lr)
 				Cut(rl.Resource(), sl.Scope(), lr)
 				attrs := lr.Attributes()
 				for k, v := range keep {
@@ -191,10 +191,22 @@ func tooDeepForQueue(ld plog.Logs) bool {
 	return false
 }
 
-// keepBookkeeping returns the name, product and id attributes already
-// resolved on a record, to be put back after a cut.
-func keepBookkeeping(attrs pcommon.Map) map[string]string {
+// keepBookkeeping returns the name, product and id already resolved on a
+// record, to be put back after a cut: an accepted record's as
+// catalog.Accepted reads them (its stamps, else its own fields), any other
+// record's stamps.
+func keepBookkeeping(res pcommon.Resource, lr plog.LogRecord) map[string]string {
+	attrs := lr.Attributes()
 	keep := map[string]string{}
+	if v, ok := attrs.Get(catalog.AttrStatus); ok && v.Str() == catalog.StatusAccepted {
+		ev := catalog.Accepted(res, lr)
+		for k, v := range map[string]string{catalog.AttrEventName: ev.Name, catalog.AttrProduct: ev.Product, catalog.AttrEventID: ev.ID} {
+			if v != "" {
+				keep[k] = v
+			}
+		}
+		return keep
+	}
 	for _, k := range [...]string{catalog.AttrEventName, catalog.AttrProduct, catalog.AttrEventID} {
 		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
 			keep[k] = v.Str()

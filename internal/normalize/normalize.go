@@ -335,17 +335,22 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 	} else {
 		attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
 	}
-	if name != "" {
+	// An accepted record is not stamped with what it carries itself,
+	// unchanged (catalog.Accepted reads it back): its EventName, its
+	// resource's service.name, its event.id, its Timestamp. A rejected record
+	// gets every stamp.
+	accepted := rej == nil
+	if name != "" && (!accepted || lr.EventName() != name) {
 		attrs.PutStr(catalog.AttrEventName, name)
 	}
-	if productSet {
+	if productSet && !accepted {
 		attrs.PutStr(catalog.AttrProduct, product)
 	}
-	if idOK {
+	if idOK && (!accepted || out.DerivedID) {
 		attrs.PutStr(catalog.AttrEventID, id)
 	}
 	// A time after 2262 does not fit (and is rejected above): left unset.
-	if eventTime <= math.MaxInt64 {
+	if eventTime <= math.MaxInt64 && (!accepted || eventTime != lr.Timestamp()) {
 		attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
 	}
 	if rej == nil {

@@ -82,6 +82,14 @@ func str(t *testing.T, m pcommon.Map, k string) string {
 	return v.Str()
 }
 
+// acceptedEvent reads an accepted record's normalised form as the exporter
+// does, with the resource it was sent with (service.name product).
+func acceptedEvent(lr plog.LogRecord, product string) catalog.Stamped {
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("service.name", product)
+	return catalog.Accepted(res, lr)
+}
+
 func TestRecordRejections(t *testing.T) {
 	n := New(catalog.Default(), DefaultLimits())
 	big := strings.Repeat("x", 100*1024)
@@ -554,16 +562,18 @@ func TestRecordAccepted(t *testing.T) {
 			require.Equalf(t, Accepted, out, "reason %s: %v", reason, attrs.AsRaw()[catalog.AttrRejectMessage])
 			assert.Equal(t, catalog.Reason(""), reason)
 			assert.Equal(t, catalog.StatusAccepted, str(t, attrs, catalog.AttrStatus))
-			assert.Equal(t, tt.wantName, str(t, attrs, catalog.AttrEventName))
-			assert.Equal(t, "ai_chatbot", str(t, attrs, catalog.AttrProduct))
-			tv, _ := attrs.Get(catalog.AttrEventTime)
-			assert.Equal(t, tt.wantTime.UnixNano(), tv.Int())
+			ev := acceptedEvent(lr, "ai_chatbot")
+			assert.Equal(t, tt.wantName, ev.Name)
+			assert.Equal(t, "ai_chatbot", ev.Product)
+			_, stamped := attrs.Get(catalog.AttrProduct)
+			assert.False(t, stamped, "an accepted record's product is its service.name, not stamped")
+			assert.Equal(t, tt.wantTime.UnixNano(), ev.TimeUnixNano)
 			wantID := tt.wantID
 			if wantID == "" {
 				wantID = DeriveEventID("ai_chatbot", tt.wantName, pcommon.NewTimestampFromTime(tt.wantTime), attrs)
 				assert.Len(t, wantID, 32)
 			}
-			assert.Equal(t, wantID, str(t, attrs, catalog.AttrEventID))
+			assert.Equal(t, wantID, ev.ID)
 			for _, k := range []string{catalog.AttrRejectReason, catalog.AttrRejectField, catalog.AttrRejectMessage} {
 				_, ok := attrs.Get(k)
 				assert.Falsef(t, ok, "%s set on an accepted record", k)

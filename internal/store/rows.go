@@ -158,26 +158,18 @@ const tupleSizeHint = 256
 func (s *Store) eventRow(src source) (row eventRow, problem string) {
 	attrs := src.lr.Attributes()
 	row.src = src
-	if v, ok := attrs.Get(catalog.AttrEventID); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-		row.eventID = v.Str()
-	} else {
-		return row, "accepted record without " + catalog.AttrEventID
+	ev := catalog.Accepted(src.rl.Resource(), src.lr)
+	switch {
+	case ev.ID == "":
+		return row, "accepted record without " + catalog.AttrEventID + " or " + catalog.WireEventID
+	case ev.Name == "":
+		return row, "accepted record without " + catalog.AttrEventName + " or an EventName"
+	case ev.Product == "":
+		return row, "accepted record without " + catalog.AttrProduct + " or a service.name"
+	case ev.TimeUnixNano == 0:
+		return row, "accepted record without " + catalog.AttrEventTime + " or a Timestamp"
 	}
-	if v, ok := attrs.Get(catalog.AttrEventName); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-		row.name = v.Str()
-	} else {
-		return row, "accepted record without " + catalog.AttrEventName
-	}
-	if v, ok := attrs.Get(catalog.AttrProduct); ok && v.Type() == pcommon.ValueTypeStr {
-		row.product = v.Str()
-	} else {
-		return row, "accepted record without " + catalog.AttrProduct
-	}
-	if v, ok := attrs.Get(catalog.AttrEventTime); ok && v.Type() == pcommon.ValueTypeInt {
-		row.eventTime = v.Int()
-	} else {
-		return row, "accepted record without " + catalog.AttrEventTime
-	}
+	row.eventID, row.name, row.product, row.eventTime = ev.ID, ev.Name, ev.Product, ev.TimeUnixNano
 	if v, ok := attrs.Get(catalog.AttrContentHash); ok {
 		// Absent = unknown (a processor from before content hashes).
 		if v.Type() != pcommon.ValueTypeBytes || v.Bytes().Len() != contentHashSize {

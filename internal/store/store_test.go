@@ -456,13 +456,15 @@ func TestUnnormalisedRecordsAreRejected(t *testing.T) {
 	ld := wire(t, rec{name: "session.start", product: "ai_chatbot", id: "raw1", at: ts("2025-12-01T00:00:00Z"), attrs: map[string]any{"session_id": "s"}})
 	// An accepted record missing its id is a broken contract, not an event.
 	ld2 := normalised(t, rec{name: "session.start", product: "ai_chatbot", id: "raw2", at: ts("2025-12-01T00:00:00Z"), attrs: map[string]any{"session_id": "s"}})
-	ld2.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Remove(catalog.AttrEventID)
+	broken := ld2.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
+	broken.Remove(catalog.AttrEventID)
+	broken.Remove(catalog.WireEventID)
 	ld2.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
 
 	res, err := e.store().Write(ctx, ld)
 	require.NoError(t, err)
 	assert.Equal(t, Result{Rejected: 2, RejectedByReason: map[string]int{"not_normalised": 2}}, res)
-	rows, err := e.pool.Query(ctx, `SELECT event_id, event_name, product, message, event_time FROM analytics_rejected_events ORDER BY event_id`)
+	rows, err := e.pool.Query(ctx, `SELECT coalesce(event_id, ''), event_name, product, message, event_time FROM analytics_rejected_events ORDER BY event_id NULLS FIRST`)
 	require.NoError(t, err)
 	defer rows.Close()
 	var got []string
@@ -473,8 +475,8 @@ func TestUnnormalisedRecordsAreRejected(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s|%s|%s|%s|%s", id, name, product, msg, at.UTC().Format(time.RFC3339)))
 	}
 	assert.Equal(t, []string{
+		"|session.start|ai_chatbot|the eventcatalog processor must run before the analytics exporter (accepted record without analytics.event.id or event.id)|2025-12-01T00:00:00Z",
 		"raw1|session.start|ai_chatbot|the eventcatalog processor must run before the analytics exporter|2025-12-01T00:00:00Z",
-		"raw2|session.start|ai_chatbot|the eventcatalog processor must run before the analytics exporter (accepted record without analytics.event.id)|2025-12-01T00:00:00Z",
 	}, got)
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_events`))
 }

@@ -84,6 +84,9 @@ func results(ld plog.Logs) []result {
 					product: product.Str(), name: get(catalog.AttrEventName), status: get(catalog.AttrStatus),
 					reason: get(catalog.AttrRejectReason), field: get(catalog.AttrRejectField),
 				}
+				if r.status == catalog.StatusAccepted {
+					r.name = catalog.Accepted(rl.Resource(), lrs.At(k)).Name
+				}
 				if r.status == "" {
 					r.name = lrs.At(k).Body().Str()
 				}
@@ -272,16 +275,20 @@ func TestProcessLogsRecordContent(t *testing.T) {
 	require.Len(t, h.sink.AllLogs(), 1)
 	out := h.sink.AllLogs()[0]
 
-	acc := out.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	accLR := out.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	acc := accLR.Attributes().AsRaw()
 	id := acc[catalog.AttrEventID]
 	assert.Len(t, id, 32)
+	// What the record carries itself (EventName, service.name, Timestamp) is
+	// not stamped; the derived id is.
 	assert.Equal(t, map[string]any{
 		"agent_id": "a-1", "session_id": "s-1", "wait_duration_seconds": 30.0, // widened
-		catalog.AttrStatus: "accepted", catalog.AttrEventName: "agent.session_takeover", catalog.AttrProduct: "agent_workbench",
-		catalog.AttrEventID: id, catalog.AttrEventTime: int64(ts),
+		catalog.AttrStatus: "accepted", catalog.AttrEventID: id,
 		catalog.AttrContentHash:  mustDecodeHex(t, id.(string)), // id-less: the derived id's bytes
 		catalog.AttrMeasureMicro: int64(30_000_000),             // the catalog measure, in millionths
 	}, acc)
+	assert.Equal(t, catalog.Stamped{Name: "agent.session_takeover", Product: "agent_workbench", ID: id.(string), TimeUnixNano: int64(ts)},
+		catalog.Accepted(out.ResourceLogs().At(0).Resource(), accLR))
 	assert.Equal(t, "analytics-sdk", out.ResourceLogs().At(0).ScopeLogs().At(0).Scope().Name(), "scope kept")
 
 	rej := out.ResourceLogs().At(1).ScopeLogs().At(0).LogRecords().At(0)

@@ -188,7 +188,15 @@ func normalized(t *testing.T, product string, lr plog.LogRecord) (normalize.Outc
 	cp := plog.NewLogRecord()
 	lr.CopyTo(cp)
 	r := normalize.New(nil, normalize.DefaultLimits()).Record(res, pcommon.NewInstrumentationScope(), cp, testReceivedAt)
-	return r.Outcome, r.Reason, cp.Attributes().AsRaw()
+	attrs := cp.Attributes().AsRaw()
+	if r.Outcome == normalize.Accepted {
+		// The normalised form as the exporter reads it: what the record
+		// carries itself is not stamped.
+		ev := catalog.Accepted(res, cp)
+		attrs[catalog.AttrEventName], attrs[catalog.AttrProduct] = ev.Name, ev.Product
+		attrs[catalog.AttrEventID], attrs[catalog.AttrEventTime] = ev.ID, ev.TimeUnixNano
+	}
+	return r.Outcome, r.Reason, attrs
 }
 
 func TestTrackSingle(t *testing.T) {
