@@ -809,3 +809,44 @@ func TestTimestampAfter2262(t *testing.T) {
 	_, ok := lr.Attributes().Get(catalog.AttrEventTime)
 	assert.False(t, ok)
 }
+
+// An accepted record is stamped only with what it does not carry itself,
+// unchanged; catalog.Accepted reads the same values either way.
+func TestAcceptedStampsOnlyWhatDiffers(t *testing.T) {
+	n := New(nil, Limits{})
+	stamps := func(lr plog.LogRecord) []string {
+		var out []string
+		for _, k := range []string{catalog.AttrEventName, catalog.AttrProduct, catalog.AttrEventID, catalog.AttrEventTime} {
+			if _, ok := lr.Attributes().Get(k); ok {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		rec  rec
+		want []string
+	}{
+		{"all its own", msg(with(okMsg(), "event.id", "m-1")), nil},
+		{"name from event.name", rec{product: "ai_chatbot", attrs: with(okMsg(), "event.id", "m-1", "event.name", "session.message"), ts: ts},
+			[]string{catalog.AttrEventName}},
+		{"derived id", msg(okMsg()), []string{catalog.AttrEventID}},
+		{"time observed", rec{eventName: "session.message", product: "ai_chatbot", attrs: with(okMsg(), "event.id", "m-1"), observed: ts},
+			[]string{catalog.AttrEventTime}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, reason, lr := normalizeRec(t, n, tt.rec)
+			require.Equal(t, Accepted, out, reason)
+			assert.Equal(t, tt.want, stamps(lr))
+			ev := acceptedEvent(lr, "ai_chatbot")
+			assert.Equal(t, "session.message", ev.Name)
+			assert.Equal(t, ts.UnixNano(), ev.TimeUnixNano)
+			if tt.name == "derived id" {
+				assert.Len(t, ev.ID, 32)
+			} else {
+				assert.Equal(t, "m-1", ev.ID)
+			}
+		})
+	}
+}
