@@ -30,12 +30,12 @@ type outboxBatch struct {
 	Created time.Time
 	Rows    []counters.Row
 	State   counters.ClaimState
-	Err     error    // the deltas cannot be decoded (Rows is nil)
+	Err     error // the deltas cannot be decoded (Rows is nil)
 	// Quarantined is when a collector found the deltas undecodable and
 	// quarantined the row (nil: not quarantined).
 	Quarantined *time.Time
-	days    []string // sorted
-	months  []string // sorted
+	days        []string // sorted
+	months      []string // sorted
 }
 
 // unapplied reports whether the batch's counts are in the rollups but not
