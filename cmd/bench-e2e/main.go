@@ -42,6 +42,8 @@ func run(args []string) int {
 	fs.DurationVar(&o.RateDuration, "rate-duration", 10*time.Second, "how long each fixed rate is sent")
 	fs.DurationVar(&o.PollInterval, "poll", 20*time.Millisecond, "visibility poll interval")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Minute, "longest wait for the collector to store everything")
+	fs.DurationVar(&o.Soak, "soak", 0, "also hold -soak-rate for this long, requests encoded as sent, the collector's RSS sampled every 10 s (0: no soak)")
+	fs.Float64Var(&o.SoakRate, "soak-rate", 100_000, "events/s of the soak")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the collector, taken from the start of the sustained phase, to this file")
 	fs.IntVar(&o.ProfileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	fs.StringVar(&month, "month", "", "business month of the events, YYYY-MM (default: the previous month)")

@@ -54,6 +54,11 @@ type BenchOptions struct {
 	// sustained phase is written. The latency phases wait for it to end.
 	CPUProfile     string
 	ProfileSeconds int
+	// Soak, if positive, adds a memory phase: SoakRate (default 100,000)
+	// events/s for Soak, the requests encoded as they are sent (not held in
+	// memory), the collector's RSS sampled every 10 s.
+	Soak     time.Duration
+	SoakRate float64
 	// Month is a time in the business month of the events (default: the
 	// previous month).
 	Month time.Time
@@ -104,6 +109,9 @@ func (o *BenchOptions) defaults() {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	if o.SoakRate <= 0 {
+		o.SoakRate = 100_000
+	}
 }
 
 // Phase numbers of a run's ids (IDSpace.Phase).
@@ -111,6 +119,7 @@ const (
 	phaseSustained = 1
 	phaseRaw       = 0x0ff
 	phaseRateFirst = 0x010
+	phaseSoak      = 0x0f0
 )
 
 // Bench runs the end-to-end benchmark and cleans up after itself (schemas
@@ -316,6 +325,42 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		rep.Rates = append(rep.Rates, rr)
 		logf("rate %.0f: achieved %.0f events/s, PostgreSQL p50 %.0f ms p99 %.0f ms, Redis p50 %.0f ms p99 %.0f ms",
 			rate, rr.Achieved, rr.PGP50, rr.PGP99, rr.RedisP50, rr.RedisP99)
+	}
+
+	// (c) Memory over a long paced run.
+	if o.Soak > 0 {
+		g := gen(phaseSoak, false)
+		n := max(int(o.SoakRate*o.Soak.Seconds())/o.PerRequest, 1)
+		anon.TakePeak()
+		if e := ResetPeak(col.PID()); e != nil {
+			rep.Problems = append(rep.Problems, "peak RSS not reset for the soak: "+e.Error())
+		}
+		logf("soak %.0f events/s for %s: %d requests, encoded as sent", o.SoakRate, o.Soak, n)
+		mem := sampleTimeline(col.PID(), 10*time.Second)
+		res, err := Run(ctx, Options{
+			Transport: o.Transport, Endpoint: endpoint, Senders: o.Senders, Rate: o.SoakRate, Duration: o.Soak + time.Second,
+		}, Lazy{Gen: g, Count: n})
+		timeline := mem.stop()
+		if err != nil {
+			return rep, err
+		}
+		phases = append(phases, Phase{Name: "soak", Phase: g.IDs.Phase, Result: res})
+		rep.addCounts("soak", res)
+		acked += res.AckedEvents()
+		if _, err := check.WaitDrained(ctx, acked, o.DrainInterval, o.DrainTimeout); err != nil {
+			return rep, err
+		}
+		rep.Soak = soakReport(o.SoakRate, o.Soak, res, timeline)
+		// The whole soak's peaks: VmHWM (reset at its start) and RssAnon
+		// sampled every 100 ms, beside the 10 s timeline.
+		if m, e := ReadMemory(col.PID()); e == nil {
+			rep.Soak.PeakRSS = max(rep.Soak.PeakRSS, m.PeakRSS)
+		}
+		rep.Soak.PeakAnon = max(rep.Soak.PeakAnon, anon.TakePeak())
+		rep.PeakRSS = max(rep.PeakRSS, rep.Soak.PeakRSS)
+		rep.PeakAnon = max(rep.PeakAnon, rep.Soak.PeakAnon)
+		logf("soak: achieved %.0f events/s, peak RSS %s (anonymous %s), after the first minute %s (%s)",
+			rep.Soak.Achieved, mib(rep.Soak.PeakRSS), mib(rep.Soak.PeakAnon), mib(rep.Soak.PeakRSSAfterMinute), mib(rep.Soak.PeakAnonAfterMinute))
 	}
 
 	// (e) Zero loss, zero duplicates.

@@ -182,6 +182,46 @@ func (s *AnonSampler) Stop() {
 	<-s.done
 }
 
+// timeline samples a process's VmRSS and RssAnon every interval.
+type timeline struct {
+	start time.Time
+	mu    sync.Mutex
+	out   []MemSample
+	done  chan struct{}
+	ended chan struct{}
+}
+
+func sampleTimeline(pid int, every time.Duration) *timeline {
+	tl := &timeline{start: time.Now(), done: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(tl.ended)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if m, err := ReadMemory(pid); err == nil {
+				tl.mu.Lock()
+				tl.out = append(tl.out, MemSample{AtSec: time.Since(tl.start).Seconds(), RSS: m.RSS, Anon: m.Anon})
+				tl.mu.Unlock()
+			}
+			select {
+			case <-tl.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return tl
+}
+
+// stop ends the sampling and returns the samples.
+func (tl *timeline) stop() []MemSample {
+	close(tl.done)
+	<-tl.ended
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.out
+}
+
 // ResetPeak resets the process's VmHWM to its current RSS (writing 5 to
 // /proc/<pid>/clear_refs), so that the next ReadMemory tells the peak of
 // what came after.

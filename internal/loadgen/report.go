@@ -36,6 +36,8 @@ type Report struct {
 	RatioRawCopyBatches float64 `json:"ratio_to_raw_copy_batches,omitempty"`
 	// (b) latency at fixed rates.
 	Rates []RateReport `json:"rates"`
+	// (c) memory over a long paced run (BenchOptions.Soak), if any.
+	Soak *SoakReport `json:"soak,omitempty"`
 	// (c) peak RSS of the collector over the whole run (VmHWM), and the
 	// peak of its anonymous memory (RssAnon, sampled every 100 ms: RSS
 	// less the persistent queue's memory-mapped file).
@@ -100,6 +102,59 @@ type RateReport struct {
 	MaxLag   float64 `json:"max_send_lag_ms"`
 	PeakRSS  int64   `json:"peak_rss_bytes"`
 	PeakAnon int64   `json:"peak_anon_bytes"`
+}
+
+// SoakReport is the memory phase: a rate held for a duration, the
+// collector's RSS and RssAnon every 10 s.
+type SoakReport struct {
+	Target      float64 `json:"target_events_per_sec"`
+	DurationSec float64 `json:"duration_s"`
+	Achieved    float64 `json:"achieved_events_per_sec"`
+	Events      int64   `json:"events"`
+	Acked       int64   `json:"acked_events"`
+	PeakRSS     int64   `json:"peak_rss_bytes"`
+	PeakAnon    int64   `json:"peak_anon_bytes"`
+	// The peaks after the first minute: "no growth after the first
+	// minute" compares them with the first minute's.
+	PeakRSSAfterMinute  int64       `json:"peak_rss_after_first_minute_bytes"`
+	PeakAnonAfterMinute int64       `json:"peak_anon_after_first_minute_bytes"`
+	PeakRSSFirstMinute  int64       `json:"peak_rss_first_minute_bytes"`
+	PeakAnonFirstMinute int64       `json:"peak_anon_first_minute_bytes"`
+	Timeline            []MemSample `json:"timeline"`
+}
+
+// MemSample is the collector's memory at a moment of the soak.
+type MemSample struct {
+	AtSec float64 `json:"at_s"`
+	RSS   int64   `json:"rss_bytes"`
+	Anon  int64   `json:"anon_bytes"`
+}
+
+func soakReport(rate float64, d time.Duration, res *Result, tl []MemSample) *SoakReport {
+	r := &SoakReport{Target: rate, DurationSec: d.Seconds(), Events: res.SentEvents(), Acked: res.AckedEvents(), Timeline: tl}
+	var last time.Time
+	for i := range res.Records {
+		last = maxTime(last, res.Records[i].Sent)
+	}
+	if !last.IsZero() {
+		r.Achieved = float64(r.Acked) / last.Sub(res.Start).Seconds()
+	}
+	for _, m := range tl {
+		r.PeakRSS, r.PeakAnon = max(r.PeakRSS, m.RSS), max(r.PeakAnon, m.Anon)
+		if m.AtSec <= 60 {
+			r.PeakRSSFirstMinute, r.PeakAnonFirstMinute = max(r.PeakRSSFirstMinute, m.RSS), max(r.PeakAnonFirstMinute, m.Anon)
+		} else {
+			r.PeakRSSAfterMinute, r.PeakAnonAfterMinute = max(r.PeakRSSAfterMinute, m.RSS), max(r.PeakAnonAfterMinute, m.Anon)
+		}
+	}
+	return r
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // ReasonCount is how many requests of a phase got an answer for a reason.
@@ -251,6 +306,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("")
 	p("(c) peak RSS\t%s (VmHWM, whole run); anonymous %s (RssAnon, sampled: RSS without the queue's mapped file)", mib(r.PeakRSS), mib(r.PeakAnon))
+	if sk := r.Soak; sk != nil {
+		p("    soak\t%.0f events/s target for %.0f s: achieved %.0f, %d events acknowledged; RSS peak %s (first minute %s, after %s), anonymous %s (%s, after %s)",
+			sk.Target, sk.DurationSec, sk.Achieved, sk.Acked, mib(sk.PeakRSS), mib(sk.PeakRSSFirstMinute), mib(sk.PeakRSSAfterMinute),
+			mib(sk.PeakAnon), mib(sk.PeakAnonFirstMinute), mib(sk.PeakAnonAfterMinute))
+	}
 	p("(d) retried\t%s", reasons(r.Retried))
 	p("    refused\t%s", reasons(r.Refused))
 	if v := r.Verification; v != nil {
