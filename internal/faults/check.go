@@ -155,7 +155,6 @@ func (e *Env) Check(t testing.TB, o CheckOptions) Figures {
 		bad("I5: stored %d + rejected %d = %d, not within acknowledged %d … sent %d", fig.Stored, fig.Rejected, got, fig.Acked, fig.Distinct)
 	}
 	problems = append(problems, e.checkCounters(ctx, o.Months)...)
-	t.Logf("figures: %s", fig)
 	for _, p := range problems {
 		t.Error(p)
 	}
