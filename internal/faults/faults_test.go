@@ -97,3 +97,43 @@ func TestFault09Replay(t *testing.T) {
 	}
 	t.Logf("TestFault09Replay: %d requests ×3: %s", n, fig)
 }
+
+// TestFault05RedisFlush flushes the scenario's own Redis (a redis-server of
+// its own: FLUSHDB of its only DB, never the shared Redis) under load, then
+// rebuilds Redis from PostgreSQL with analyticsctl rebuild.
+func TestFault05RedisFlush(t *testing.T) {
+	t.Parallel()
+	e := Start(t, Options{PrivateRedis: true})
+	l := defaultLoad()
+	l.d = Pick(8*time.Second, 30*time.Second)
+	start := time.Now()
+	done := sendAsync(e, e.Generator(5), l, nil)
+	// Flush once Redis counts a good part of the load, well before its end.
+	var held int64
+	for held < int64(l.rate*l.d.Seconds()/4) && time.Since(start) < l.d*3/4 {
+		time.Sleep(50 * time.Millisecond)
+		n, err := e.redisEvents(t.Context(), []string{e.month()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = n
+	}
+	flushedAt := time.Since(start)
+	if err := e.Redis.FlushDB(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if held == 0 {
+		t.Fatalf("Redis counted nothing within %s of load: the flush would test nothing", flushedAt)
+	}
+	<-done
+	e.WaitStored(t, e.Counts().Acked, 3*time.Minute)
+	rebuildStart := time.Now()
+	out, err := e.Rebuild(t.Context(), e.month())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	took := time.Since(rebuildStart)
+	fig := e.Check(t, CheckOptions{})
+	t.Logf("TestFault05RedisFlush: FLUSHDB at %.1fs of %.0fs at %.0f events/s (Redis held %d events), rebuild %.1fs: %s",
+		flushedAt.Seconds(), l.d.Seconds(), l.rate, held, took.Seconds(), fig)
+}

@@ -332,3 +332,37 @@ func (e *Env) sortedPhases() []uint16 {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// WaitStored waits until PostgreSQL holds at least want event ids and the
+// outbox is empty, steady for two polls: the pipeline has drained into
+// PostgreSQL, whatever Redis holds (for scenarios that break Redis).
+func (e *Env) WaitStored(t testing.TB, want int64, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.DSN)
+	if err != nil {
+		t.Fatalf("faults: connect: %v", err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	deadline := time.Now().Add(timeout)
+	var last [2]int64
+	for stable := 0; stable < 2; time.Sleep(250 * time.Millisecond) {
+		var now [2]int64
+		if err := conn.QueryRow(ctx, ledgerSQL).Scan(&now[0]); err != nil {
+			t.Fatalf("faults: %v", err)
+		}
+		if err := conn.QueryRow(ctx, outboxSQL).Scan(&now[1]); err != nil {
+			t.Fatalf("faults: %v", err)
+		}
+		if now[0] >= want && now[1] == 0 && now == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = now
+		if time.Now().After(deadline) {
+			t.Fatalf("faults: PostgreSQL holds %d of %d ids, outbox %d, after %s", now[0], want, now[1], timeout)
+		}
+	}
+}
