@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/zap"
 )
 
 // maxDailyDays bounds /api/analytics/daily: at most one leap year of days.
@@ -24,6 +26,9 @@ type HandlerSettings struct {
 	MeterProvider metric.MeterProvider
 	// Now is the clock (default time.Now); tests fix it.
 	Now func() time.Time
+	// Logger receives the details of backend errors, which the answers do
+	// not show (no host, port or user); nil is a no-op.
+	Logger *zap.Logger
 }
 
 type handler struct {
@@ -34,6 +39,7 @@ type handler struct {
 	timeout time.Duration
 	now     func() time.Time
 	tel     *telemetry
+	log     *zap.Logger
 }
 
 // NewHandler returns the stats service's HTTP handler reading through pool:
@@ -57,6 +63,9 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 	if set.MeterProvider == nil {
 		set.MeterProvider = noop.NewMeterProvider()
 	}
+	if set.Logger == nil {
+		set.Logger = zap.NewNop()
+	}
 	tel, err := newTelemetry(set.MeterProvider)
 	if err != nil {
 		return nil, err
@@ -69,6 +78,7 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 		timeout: cfg.Postgres.QueryTimeout,
 		now:     set.Now,
 		tel:     tel,
+		log:     set.Logger,
 	}
 	if h.timeout <= 0 {
 		h.timeout = 5 * time.Second
@@ -83,9 +93,30 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 	mux.HandleFunc("GET /report", h.report)
 	mux.Handle("GET /assets/", assetHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if getPath(r.URL.Path) {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s: GET only", r.Method, r.URL.Path))
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return h.instrument(h.authenticate(mux)), nil
+	return h.instrument(nosniff(h.authenticate(mux))), nil
+}
+
+// getPaths are the endpoints (GET only); another method on them is a 405.
+var getPaths = map[string]bool{
+	"/healthz": true, "/api/analytics/case-study": true, "/api/analytics/summary": true, "/api/analytics/agents": true,
+	"/api/analytics/tickets": true, "/api/analytics/daily": true, "/report": true,
+}
+
+func getPath(p string) bool { return getPaths[p] || strings.HasPrefix(p, "/assets/") }
+
+// nosniff tells browsers to trust every answer's Content-Type.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // authenticate requires the bearer token, when one is configured, on every
@@ -127,16 +158,23 @@ func (h *handler) writeBackendError(w http.ResponseWriter, r *http.Request, err 
 	if r.Context().Err() != nil {
 		return // the client is gone; nobody reads the answer
 	}
+	// The details (host, port, user of a failed connection) go to the log,
+	// not to the caller.
+	h.log.Warn("stats: read failed", zap.String("path", r.URL.Path), zap.Error(err))
 	var be *BackendError
 	if errors.As(err, &be) {
-		if errors.Is(err, context.DeadlineExceeded) {
+		var pe *pgconn.PgError
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			writeError(w, http.StatusServiceUnavailable, be.Backend+" unavailable: no answer within "+h.timeout.String())
-			return
+		case errors.As(err, &pe):
+			writeError(w, http.StatusServiceUnavailable, be.Backend+" unavailable: the query was refused (SQLSTATE "+pe.Code+")")
+		default:
+			writeError(w, http.StatusServiceUnavailable, be.Backend+" unavailable: cannot connect or lost the connection (see the collector's log)")
 		}
-		writeError(w, http.StatusServiceUnavailable, be.Error())
 		return
 	}
-	writeError(w, http.StatusInternalServerError, err.Error())
+	writeError(w, http.StatusInternalServerError, "internal error (see the collector's log)")
 }
 
 // params are the validated query parameters shared by the month endpoints.

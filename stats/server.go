@@ -48,7 +48,7 @@ func (s *Server) Start(ctx context.Context, extensions map[component.ID]componen
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(s.cfg, pool, HandlerSettings{MeterProvider: s.set.MeterProvider, Now: s.now})
+	h, err := NewHandler(s.cfg, pool, HandlerSettings{MeterProvider: s.set.MeterProvider, Now: s.now, Logger: s.set.Logger})
 	if err != nil {
 		pool.Close()
 		return err

@@ -647,11 +647,35 @@ func TestPostgresDown(t *testing.T) {
 			var body map[string]string
 			require.NoError(t, json.Unmarshal([]byte(r.body), &body))
 			assert.True(t, strings.HasPrefix(body["error"], "postgres unavailable: "), body["error"])
-			assert.Contains(t, body["error"], "127.0.0.1")
+			assert.NotContains(t, body["error"], "127.0.0.1", "the answer must not show where PostgreSQL is")
+			assert.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"))
 		})
 	}
 	// Bad input is still a 400, not a 503: it is checked before any query.
 	assert.Equal(t, http.StatusBadRequest, get(t, srv, "/api/analytics/case-study?month=2025-13", "").status)
+}
+
+// TestMethodNotAllowed: another method than GET on an endpoint is a 405
+// with Allow (an unknown path stays a 404), and every answer says nosniff.
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, "postgres://postgres@127.0.0.1:1/test?sslmode=disable", "")
+	for _, path := range []string{"/healthz", "/api/analytics/summary", "/api/analytics/daily", "/report", "/assets/echarts.min.js", "/nope"} {
+		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions} {
+			req, err := http.NewRequest(method, srv.URL+path, http.NoBody)
+			require.NoError(t, err)
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			if path == "/nope" {
+				assert.Equal(t, http.StatusNotFound, resp.StatusCode, method+" "+path)
+			} else {
+				assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, method+" "+path)
+				assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"), method+" "+path)
+			}
+			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), method+" "+path)
+		}
+	}
 }
 
 func TestReportHTML(t *testing.T) {
