@@ -51,6 +51,10 @@ test: build ## Run every test (needs PostgreSQL and Redis: `make services`)
 	OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./receiver/trackreceiver/
 
+.PHONY: faults
+faults: build ## Fault suite on the built collector, full variants, one scenario at a time (docs/guarantees.md)
+	OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -parallel 1 -timeout 30m -run 'TestFault' ./internal/faults/ -faults.full
+
 .PHONY: bench
 bench: ## Run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
