@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,13 +106,6 @@ func (c *collector) waitOutput(t *testing.T, timeout time.Duration, want ...stri
 // postLogs posts an OTLP/HTTP JSON logs request and returns the status code.
 func postLogs(t *testing.T, port int, body string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port), strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer func() { assert.NoError(t, resp.Body.Close()) }()
-	return resp.StatusCode
+	code, _, _ := postLogsFull(t, port, body)
+	return code
 }
