@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -38,12 +39,23 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	return p
 }
 
-// Open listens again on the proxy's port.
+// Open listens again on the proxy's port. Other tests running in parallel
+// probe for free ports by listening on one for an instant, so a refused
+// listen is tried again for up to 5 s.
 func (p *Proxy) Open() {
 	p.t.Helper()
-	ln, err := net.Listen("tcp", p.Addr)
-	require.NoError(p.t, err)
-	p.serve(ln)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", p.Addr)
+		if err == nil {
+			p.serve(ln)
+			return
+		}
+		if time.Now().After(deadline) {
+			require.NoError(p.t, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (p *Proxy) serve(ln net.Listener) {
