@@ -77,6 +77,13 @@ type Options struct {
 	Month time.Time
 	// PerRequest is the events per request of Env.Generator (default 100).
 	PerRequest int
+	// Config is the collector's configuration file (default: the
+	// repository's otelcol-config.yaml, or OTELCOL_ANALYTICS_CONFIG).
+	Config string
+	// QueueDir is the persistent queue's directory (default WorkDir/queue).
+	QueueDir string
+	// CollectorEnv are further variables of the collector's environment.
+	CollectorEnv map[string]string
 }
 
 // Env is one scenario's collector with its own stores.
@@ -142,7 +149,10 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatalf("faults: time zone %q: %v", o.Timezone, err)
 	}
-	config := os.Getenv("OTELCOL_ANALYTICS_CONFIG")
+	config := o.Config
+	if config == "" {
+		config = os.Getenv("OTELCOL_ANALYTICS_CONFIG")
+	}
 	if config == "" {
 		config, err = filepath.Abs(filepath.Join("..", "..", "otelcol-config.yaml"))
 		if err != nil {
@@ -209,6 +219,7 @@ func (e *Env) Restart() {
 		Binary: e.Binary, Config: e.Config, DSN: e.CollectorDSN,
 		RedisAddr: e.RedisAddr, RedisDB: e.RedisDB, RedisPrefix: e.Prefix,
 		WorkDir: e.WorkDir, Timezone: e.Opts.Timezone,
+		QueueDir: e.Opts.QueueDir, Env: e.Opts.CollectorEnv,
 	})
 	if err != nil {
 		e.t.Fatalf("faults: start the collector (start %d): %v", e.starts+1, err)

@@ -33,6 +33,12 @@ type CollectorSetup struct {
 	WorkDir string
 	// Timezone is the business time zone (default Asia/Shanghai).
 	Timezone string
+	// QueueDir, when set, is the persistent queue's directory instead of
+	// WorkDir/queue (a small file system of its own, for instance).
+	QueueDir string
+	// Env are further variables of the collector's environment (GOMEMLIMIT,
+	// say); they override the ANALYTICS_* ones set here.
+	Env map[string]string
 }
 
 // Collector is a running collector with its listeners.
@@ -78,6 +84,12 @@ func StartCollector(ctx context.Context, s CollectorSetup) (*Collector, error) {
 		"ANALYTICS_HEALTH_ENDPOINT":    c.Health,
 		"ANALYTICS_PPROF_ENDPOINT":     c.Pprof,
 		"ANALYTICS_TELEMETRY_PORT":     strconv.Itoa(c.Telemetry),
+	}
+	if s.QueueDir != "" {
+		set["ANALYTICS_QUEUE_DIR"] = s.QueueDir
+	}
+	for k, v := range s.Env {
+		set[k] = v
 	}
 	c.Process, err = collectorproc.Start(ctx, collectorproc.Options{
 		Binary: s.Binary, Config: s.Config, Env: collectorproc.Env(os.Environ(), set),
