@@ -34,6 +34,7 @@ func run(args []string) int {
 	fs.IntVar(&o.RedisDB, "redis-db", 0, "Redis database number")
 	fs.StringVar(&o.Transport, "transport", loadgen.TransportHTTP, "http (OTLP/HTTP protobuf) or grpc (OTLP gRPC)")
 	fs.IntVar(&o.Senders, "senders", 4, "concurrent senders")
+	fs.IntVar(&o.Collectors, "collectors", 1, "collector processes sharing the run's schema and Redis prefix, each with its own queue directory; sender i sends to collector i % N")
 	fs.IntVar(&o.PerRequest, "per-request", 1000, "events per request")
 	fs.IntVar(&o.Events, "events", 1_000_000, "events of the sustained phase")
 	fs.IntVar(&o.RawEvents, "raw-events", 0, "rows of the raw COPY baseline (0: as -events, -1: none)")

@@ -28,6 +28,12 @@ type BenchOptions struct {
 	PostgresDSN string
 	RedisAddr   string
 	RedisDB     int
+	// Collectors is the number of collector processes sharing the run's
+	// schema and Redis prefix (default 1), each with a queue directory of
+	// its own; sender i sends to collector i % Collectors (Senders is
+	// raised to Collectors if below). The memory figures and the CPU
+	// profile are the first collector's.
+	Collectors int
 	// Transport (http or grpc), Senders and PerRequest (events per
 	// request) of every phase.
 	Transport  string
@@ -76,9 +82,13 @@ func (o *BenchOptions) defaults() {
 	if o.Transport == "" {
 		o.Transport = TransportHTTP
 	}
+	if o.Collectors <= 0 {
+		o.Collectors = 1
+	}
 	if o.Senders <= 0 {
 		o.Senders = 4
 	}
+	o.Senders = max(o.Senders, o.Collectors)
 	if o.PerRequest <= 0 {
 		o.PerRequest = 1000
 	}
@@ -129,7 +139,7 @@ const (
 func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 	o.defaults()
 	rep = &Report{
-		Transport: o.Transport, Senders: o.Senders, PerRequest: o.PerRequest,
+		Transport: o.Transport, Senders: o.Senders, PerRequest: o.PerRequest, Collectors: o.Collectors,
 		Binary: o.Binary, Config: o.Config, LoadStart: LoadAvg(), Started: time.Now().UTC(),
 	}
 	logf := func(format string, a ...any) {
@@ -195,29 +205,44 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		return rep, err
 	}
 
-	col, err := StartCollector(ctx, CollectorSetup{
-		Binary: o.Binary, Config: o.Config, DSN: dsn,
-		RedisAddr: o.RedisAddr, RedisDB: o.RedisDB, RedisPrefix: prefix, WorkDir: work,
-	})
-	if err != nil {
-		return rep, err
+	// The collectors, one after the other (each migrates the schema at its
+	// start; the later ones find it done).
+	cols := make([]*Collector, 0, o.Collectors)
+	defer func() {
+		for i, c := range cols {
+			if e := c.Stop(time.Minute); e != nil {
+				err = errors.Join(err, e)
+			}
+			if err != nil {
+				logf("collector %d log (last lines):\n%s", i+1, c.LogTail(15))
+			}
+		}
+	}()
+	var endpoints []string
+	for i := range o.Collectors {
+		dir := filepath.Join(work, fmt.Sprintf("c%d", i+1))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return rep, err
+		}
+		c, err := StartCollector(ctx, CollectorSetup{
+			Binary: o.Binary, Config: o.Config, DSN: dsn,
+			RedisAddr: o.RedisAddr, RedisDB: o.RedisDB, RedisPrefix: prefix, WorkDir: dir,
+		})
+		if err != nil {
+			return rep, err
+		}
+		cols = append(cols, c)
+		if o.Transport == TransportGRPC {
+			endpoints = append(endpoints, c.OTLPGRPC)
+		} else {
+			endpoints = append(endpoints, c.OTLPHTTP)
+		}
+		logf("collector %d pid %d: OTLP/HTTP %s, gRPC %s, pprof %s", i+1, c.PID(), c.OTLPHTTP, c.OTLPGRPC, c.Pprof)
 	}
+	col := cols[0]
 	rep.PID = col.PID()
 	anon := SampleAnon(col.PID(), 100*time.Millisecond)
 	defer anon.Stop()
-	defer func() {
-		if e := col.Stop(time.Minute); e != nil {
-			err = errors.Join(err, e)
-		}
-		if err != nil {
-			logf("collector log (last lines):\n%s", col.LogTail(15))
-		}
-	}()
-	endpoint := col.OTLPHTTP
-	if o.Transport == TransportGRPC {
-		endpoint = col.OTLPGRPC
-	}
-	logf("collector pid %d: OTLP/HTTP %s, gRPC %s, pprof %s", col.PID(), col.OTLPHTTP, col.OTLPGRPC, col.Pprof)
 
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -238,7 +263,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		time.Sleep(100 * time.Millisecond) // let the profile begin before the first send
 	}
 	logf("sustained: %d events, %d senders", nReq*o.PerRequest, o.Senders)
-	res, err := Run(ctx, Options{Transport: o.Transport, Endpoint: endpoint, Senders: o.Senders}, Encoded(reqs))
+	res, err := Run(ctx, Options{Transport: o.Transport, Endpoints: endpoints, Senders: o.Senders}, Encoded(reqs))
 	if err != nil {
 		return rep, err
 	}
@@ -294,7 +319,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		go func() { pollDone <- vis.Run(pollCtx) }()
 		logf("rate %.0f events/s for %s: %d requests", rate, o.RateDuration, n)
 		res, err := Run(ctx, Options{
-			Transport: o.Transport, Endpoint: endpoint, Senders: o.Senders, Rate: rate,
+			Transport: o.Transport, Endpoints: endpoints, Senders: o.Senders, Rate: rate,
 			Duration: o.RateDuration + time.Second, OnSend: vis.Add,
 		}, Encoded(reqs))
 		stopPoll()
@@ -338,7 +363,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		logf("soak %.0f events/s for %s: %d requests, encoded as sent", o.SoakRate, o.Soak, n)
 		mem := sampleTimeline(col.PID(), 10*time.Second)
 		res, err := Run(ctx, Options{
-			Transport: o.Transport, Endpoint: endpoint, Senders: o.Senders, Rate: o.SoakRate, Duration: o.Soak + time.Second,
+			Transport: o.Transport, Endpoints: endpoints, Senders: o.Senders, Rate: o.SoakRate, Duration: o.Soak + time.Second,
 		}, Lazy{Gen: g, Count: n})
 		timeline := mem.stop()
 		if err != nil {

@@ -20,6 +20,7 @@ type Report struct {
 	Config     string    `json:"config"`
 	Transport  string    `json:"transport"`
 	Senders    int       `json:"senders"`
+	Collectors int       `json:"collectors"`
 	PerRequest int       `json:"events_per_request"`
 	Schema     string    `json:"schema"`
 	// RedisPrefix and PID say where the run stored and which process ran.
@@ -285,7 +286,7 @@ func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, a ...any) { _, _ = fmt.Fprintf(tw, format+"\n", a...) }
-	p("bench-e2e\t%s, %d senders, %d events/request, collector %s --config %s", r.Transport, r.Senders, r.PerRequest, r.Binary, r.Config)
+	p("bench-e2e\t%s, %d senders, %d events/request, %d collector(s) %s --config %s", r.Transport, r.Senders, r.PerRequest, r.Collectors, r.Binary, r.Config)
 	p("load average\tstart %s | end %s", r.LoadStart, r.LoadEnd)
 	p("")
 	p("(a) sustained\t%d events in %d requests (%d attempts)", r.Sustained.Events, r.Sustained.Requests, r.Sustained.Attempts)

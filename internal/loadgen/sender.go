@@ -15,6 +15,9 @@ type Options struct {
 	Transport string
 	// Endpoint is the receiver's host:port (OTLP/HTTP or OTLP gRPC).
 	Endpoint string
+	// Endpoints, if set, replaces Endpoint: sender i sends to
+	// Endpoints[i % len(Endpoints)] (several collectors, no balancer).
+	Endpoints []string
 	// Senders is the number of concurrent senders (default 1). Each has a
 	// connection of its own.
 	Senders int
@@ -205,7 +208,11 @@ func Run(ctx context.Context, o Options, src Source) (*Result, error) {
 	o.defaults()
 	trs := make([]transport, o.Senders)
 	for i := range trs {
-		tr, err := newTransport(o.Transport, o.Endpoint, 1)
+		endpoint := o.Endpoint
+		if len(o.Endpoints) > 0 {
+			endpoint = o.Endpoints[i%len(o.Endpoints)]
+		}
+		tr, err := newTransport(o.Transport, endpoint, 1)
 		if err != nil {
 			for _, t := range trs[:i] {
 				_ = t.close()
