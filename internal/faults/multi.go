@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-migrate/migrate/v4/database"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/loadgen"
@@ -97,4 +98,55 @@ func (e *Env) ResetSchema(t testing.TB) {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
 		t.Fatalf("faults: create schema %s: %v", e.Schema, err)
 	}
+}
+
+// MigrationGate holds the lock golang-migrate takes around the migrations
+// of the Env's schema (a PostgreSQL advisory lock on the database, schema
+// and migrations table), so that collectors started meanwhile all wait at
+// the start of their migrations until Release: they then migrate at once.
+type MigrationGate struct {
+	conn *pgx.Conn
+	key  string
+}
+
+// HoldMigrations takes the migration lock of the Env's schema.
+func (e *Env) HoldMigrations(t testing.TB) *MigrationGate {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key of migrations.open's driver: database, schema, table.
+	key, err := database.GenerateAdvisoryLockId(cfg.Database, e.Schema, "analytics_schema_migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, e.DSN)
+	if err != nil {
+		t.Fatalf("faults: connect: %v", err)
+	}
+	g := &MigrationGate{conn: conn, key: key}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1::bigint)`, key); err != nil {
+		t.Fatalf("faults: take the migration lock: %v", err)
+	}
+	return g
+}
+
+// Waiting is the number of sessions waiting for the lock.
+func (g *MigrationGate) Waiting(ctx context.Context) (int, error) {
+	var n int
+	err := g.conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+	WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+	  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	  AND (classid::bigint << 32) + objid::bigint = $1::bigint`, g.key).Scan(&n)
+	return n, err
+}
+
+// Release lets the waiting migrations go.
+func (g *MigrationGate) Release(ctx context.Context) error {
+	_, err := g.conn.Exec(ctx, `SELECT pg_advisory_unlock($1::bigint)`, g.key)
+	return err
 }

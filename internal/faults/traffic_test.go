@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
-	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/loadgen"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
 	"github.com/otelcol-analytics/otelcol-analytics/migrations"
@@ -52,21 +51,43 @@ func TestFault10TwoCollectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.ResetSchema(t)
+	// Both collectors start on the empty schema and wait at the migration
+	// lock, held here until both wait; then they migrate at once.
+	gate := e.HoldMigrations(t)
 	type started struct {
 		p   *Peer
 		err error
 	}
-	ch := make(chan started, 1)
+	peer := make(chan started, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		p, err := e.StartPeer(ctx, t)
-		ch <- started{p, err}
+		peer <- started{p, err}
+	}()
+	waited := make(chan int, 1)
+	go func() {
+		most := 0
+		for deadline := time.Now().Add(time.Minute); most < 2 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			n, err := gate.Waiting(context.Background())
+			if err != nil {
+				t.Errorf("migration lock: %v", err)
+				break
+			}
+			most = max(most, n)
+		}
+		if err := gate.Release(context.Background()); err != nil {
+			t.Errorf("migration lock: %v", err)
+		}
+		waited <- most
 	}()
 	e.Restart()
-	b := <-ch
+	b := <-peer
 	if b.err != nil {
 		t.Fatal(b.err)
+	}
+	if n := <-waited; n != 2 {
+		t.Fatalf("%d collectors waited at the migration lock, want 2: they did not migrate at once", n)
 	}
 	version, dirty, err := migrations.Version(e.DSN)
 	if err != nil {
@@ -112,8 +133,8 @@ func TestFault10TwoCollectors(t *testing.T) {
 	if fig.Distinct != int64(n)*per {
 		t.Errorf("sent %d distinct events, want %d", fig.Distinct, int64(n)*per)
 	}
-	t.Logf("TestFault10TwoCollectors: 2 collectors on one schema and prefix (migrated concurrently to version %d), "+
-		"A requests 0–%d, B %d–%d of %d at %.0f events/s each, %d resent to both: %s",
+	t.Logf("TestFault10TwoCollectors: 2 collectors on one schema and prefix, both held at the migration lock and released at once "+
+		"(schema version %d), A sent requests 0–%d, B %d–%d of %d, paced at %.0f events/s each, %d resent to both: %s",
 		version, hi-1, lo, n-1, n, l.rate, len(again), fig)
 }
 
@@ -319,8 +340,12 @@ func sortedKeys(ms ...map[string]int64) []string {
 // limits.min_event_time 2000-01-01T00:00:00Z (accepted: a backfill, into a
 // partition made on demand; its day is past the Redis daily expiry, so
 // only the month counts it in Redis) and one a nanosecond before it
-// (rejected past_timestamp). Each accepted event lands on its business day
-// in PostgreSQL, Redis and the stats, by a count kept as the requests were
+// (rejected past_timestamp); and both sides of the Redis daily expiry
+// (redis.daily_ttl 400 days after the day's end, docs/spec.md §6.3): an
+// event of the oldest day Redis still keeps, counted in its daily hash, and
+// one of the newest day past it, counted in PostgreSQL, the stats and the
+// monthly hash only. Each accepted event lands on its business day in
+// PostgreSQL, Redis and the stats, by a count kept as the requests were
 // built.
 func TestFault12ClockJump(t *testing.T) {
 	t.Parallel()
@@ -330,6 +355,27 @@ func TestFault12ClockJump(t *testing.T) {
 	lastMonth := time.Date(y, m, 1, 12, 0, 0, 0, e.Loc).AddDate(0, 0, -2)
 	minTime := normalize.DefaultMinEventTime
 	const skew = time.Hour // limits.max_future_skew, default
+	// The Redis daily expiry of day d, by docs/spec.md §6.3: 9600 h after
+	// 12:00 UTC of the next day.
+	expiry := func(d time.Time) time.Time {
+		y, m, dd := d.Date()
+		return time.Date(y, m, dd+1, 12, 0, 0, 0, time.UTC).Add(9600 * time.Hour)
+	}
+	// The newest day already past its expiry, and the oldest one that stays
+	// kept for the next hour (the day after it, unless an expiry falls in
+	// that hour).
+	pastDay := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -420)
+	for expiry(pastDay.AddDate(0, 0, 1)).Before(now) {
+		pastDay = pastDay.AddDate(0, 0, 1)
+	}
+	if !expiry(pastDay).Before(now) {
+		t.Fatalf("day %s is not past its expiry %s", pastDay.Format(time.DateOnly), expiry(pastDay))
+	}
+	keptDay := pastDay.AddDate(0, 0, 1)
+	for expiry(keptDay).Before(now.Add(time.Hour)) {
+		keptDay = keptDay.AddDate(0, 0, 1)
+	}
+	noon := func(d time.Time) time.Time { return time.Date(d.Year(), d.Month(), d.Day(), 12, 0, 0, 0, e.Loc) }
 	var c tally
 	src := func(gen *loadgen.Generator, live bool) mutated {
 		return mutated{gen: gen, edit: func(k int, ld plog.Logs) {
@@ -349,6 +395,10 @@ func TestFault12ClockJump(t *testing.T) {
 					ts = minTime
 				case i == 3:
 					ts, accepted = minTime.Add(-time.Nanosecond), false
+				case i == 4:
+					ts = noon(keptDay)
+				case i == 5:
+					ts = noon(pastDay)
 				case live && seq%5 == 0: // the clock jumped: 3–6 h late
 					ts = at.Add(-3*time.Hour - time.Duration(seq*2654435761%10_800_000)*time.Millisecond) //nolint:gosec // below 3 h
 					late++
@@ -392,11 +442,19 @@ func TestFault12ClockJump(t *testing.T) {
 			t.Fatalf("no acknowledged event of month %s (months %v): the scenario tests nothing there", mo, months)
 		}
 	}
+	keptDate, pastDate := keptDay.Format(time.DateOnly), pastDay.Format(time.DateOnly)
+	for _, d := range []string{keptDate, pastDate, minTime.In(e.Loc).Format(time.DateOnly)} {
+		if sum(byDay(want, d)) == 0 {
+			t.Fatalf("no acknowledged event on %s: the scenario tests nothing there", d)
+		}
+	}
 	fig := e.Check(t, CheckOptions{Months: months, Poison: 2, Reasons: []string{"future_timestamp", "past_timestamp"}})
 
-	layout := counters.Layout{DailyTTL: counters.DefaultDailyTTL}
 	got := readDays(t, e, days)
-	compareDays(t, got, want, days, layout.KeepsDay)
+	compareDays(t, got, want, days, func(d string) bool { return d != pastDate && d != "2000-01-01" })
+	if n := sum(got[keptDate].redis); n == 0 {
+		t.Errorf("day %s, within its Redis expiry, has no events in Redis", keptDate)
+	}
 	monthly := map[string]int64{}
 	for _, mo := range months {
 		rows, err := e.Layout.ReadMonth(t.Context(), e.Redis, mo)
@@ -417,8 +475,9 @@ func TestFault12ClockJump(t *testing.T) {
 		}
 	}
 	t.Logf("TestFault12ClockJump: %d live requests (%d events 3–6 h late) + %d of a backfill of %s at %.0f events/s, "+
-		"each with 2 events inside and 2 outside the time bounds (+1h, 2000-01-01); months %v hold %v events: %s",
-		len(resLive.Records), late, len(resBackfill.Records), lastMonth.Format("2006-01"), 2*l.rate, months, monthly, fig)
+		"each with 2 events inside and 2 outside the time bounds (+1h, 2000-01-01) and one each side of the Redis daily expiry (%s kept, %s not); "+
+		"months %v hold %v events: %s",
+		len(resLive.Records), late, len(resBackfill.Records), lastMonth.Format("2006-01"), 2*l.rate, keptDate, pastDate, months, monthly, fig)
 }
 
 // TestFault14DST runs in America/New_York with events over the three local
