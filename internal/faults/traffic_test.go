@@ -534,7 +534,10 @@ func TestFault14DST(t *testing.T) {
 		{utc("2026-11-02T04:59:59.999999999Z"), "2026-11-01"}, // 23:59:59.999999999 EST
 		{utc("2026-11-02T05:00:00Z"), "2026-11-02"},           // 00:00 EST
 	}
-	e := Start(t, Options{Timezone: "America/New_York", Month: utc("2026-03-15T12:00:00Z")})
+	// Daily hashes that never expire: these days stay in Redis after 2027
+	// too (400 days after them, the default daily_ttl would drop them).
+	e := Start(t, Options{Timezone: "America/New_York", Month: utc("2026-03-15T12:00:00Z"),
+		CollectorEnv: map[string]string{"ANALYTICS_REDIS_DAILY_TTL": "0s"}})
 	// Events of phase p, sequence seq: the first of every 1000 are the
 	// edges of its transition, the others spread over its three days.
 	at := func(lo, hi time.Time, edges []edge) func(seq uint64) time.Time {
@@ -606,6 +609,9 @@ func TestFault14DST(t *testing.T) {
 	}
 	got := readDays(t, e, dates)
 	compareDays(t, got, want, dates, func(string) bool { return true })
+	if ttl, err := e.Redis.TTL(t.Context(), e.Layout.DailyKey("2026-03-08")).Result(); err != nil || ttl != -1 {
+		t.Errorf("daily hash of 2026-03-08: TTL %s (%v), want none (daily_ttl 0)", ttl, err)
+	}
 
 	// The edges of the first acknowledged request of each phase.
 	conn, err := pgx.Connect(t.Context(), e.DSN)
