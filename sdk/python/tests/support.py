@@ -232,6 +232,8 @@ class Collector:
             time.sleep(0.1)
         raise AssertionError("after %ss: %r of %d events stored (rows, distinct, outbox)\n%s" % (timeout, rows, n, self.log_tail()))
 
-    def get(self, path):
-        with urllib.request.urlopen(self.stats_url + path, timeout=30) as r:
-            return json.loads(r.read())
+    def redis_hash(self, key):
+        """HGETALL of prefix+key as a dict."""
+        out = redis_cli("HGETALL", self.prefix + key)
+        lines = out.splitlines()
+        return dict(zip(lines[0::2], lines[1::2]))

@@ -2,6 +2,7 @@
 event stored and counted exactly once, through a collector restart, and the
 demo's simulated month end to end."""
 
+import asyncio
 import datetime
 import json
 import os
@@ -15,7 +16,7 @@ import urllib.request
 
 from support import REPO, Collector
 
-from otelcol_analytics import AnalyticsTracker, events
+from otelcol_analytics import AnalyticsTracker, BusinessStats, events
 
 UTC = datetime.timezone.utc
 
@@ -92,13 +93,21 @@ class TestExactlyOnce(CollectorCase):
         (row,) = self.col.sql("SELECT event_name, to_char(event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM analytics_events WHERE event_id = '%s'" % mid)
         self.assertEqual(row, [name, at.strftime("%Y-%m-%d %H:%M:%S")])
 
-        # The stats service counts them once too.
-        summary = self.col.get("/api/analytics/summary?month=2026-11")
+        # Redis counts them once: <prefix>monthly:<month>, field <event>:events.
+        counts = self.col.redis_hash("monthly:2026-11")
+        self.assertEqual({k[:-len(":events")]: int(v) for k, v in counts.items() if k.endswith(":events")}, by_name)
+
+        # The stats service counts them once too (read with the package's BusinessStats).
+        bs = BusinessStats(self.col.stats_url)
+
+        async def read():
+            return await bs.get_monthly_summary("2026-11"), await bs.get_ticket_metrics("2026-11")
+
+        summary, tickets = asyncio.run(read())
         starts = by_name["session.start"]
         self.assertEqual(summary["total_customers_served"], starts, summary)
         self.assertEqual(summary["escalations"], by_name["session.escalate"], summary)
         self.assertEqual(summary["messages"], by_name["session.message"], summary)
-        tickets = self.col.get("/api/analytics/tickets?month=2026-11")
         self.assertEqual((tickets["tickets_created"], tickets["tickets_resolved"], tickets["sla_met"]),
                          (by_name["ticket.created"], by_name["ticket.closed"], by_name["ticket.closed"]), tickets)
 
