@@ -109,6 +109,17 @@ def delete_redis_prefix(prefix):
     return len(keys)
 
 
+def _die_with_parent():
+    """In the child: SIGKILL it when this test process dies (a killed test
+    run leaves no collector behind). Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def collector_binary():
     """OTELCOL_ANALYTICS_BIN (as `make test` sets it); the test is skipped,
     saying so, when it is unset."""
@@ -165,7 +176,7 @@ class Collector:
     def start(self, timeout=60):
         self.log = open(os.path.join(self.work, "collector.log"), "ab")
         self.proc = subprocess.Popen([self.binary, "--config", self.config], env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
