@@ -1,7 +1,9 @@
 // Command bizeventsgen generates typed Go emitters of business events from
-// an event catalog (the built-in one unless --catalog names a file).
+// an event catalog (the built-in one unless --catalog names a file), or with
+// --lang python the typed helpers of the Python tracker (sdk/python).
 //
 //	go run ./cmd/bizeventsgen --out sdk/bizevents/events_gen.go
+//	go run ./cmd/bizeventsgen --lang python --out sdk/python/otelcol_analytics/events_gen.py
 //	go run github.com/otelcol-analytics/otelcol-analytics/cmd/bizeventsgen \
 //	    --catalog my-catalog.yaml --package events --out internal/events/events_gen.go
 package main
@@ -29,6 +31,7 @@ func run(args []string) error {
 	pkg := fs.String("package", "bizevents", "Go package name of the generated file")
 	out := fs.String("out", "", "output file (default: standard output)")
 	scope := fs.String("scope", bizeventsgen.DefaultScope, "instrumentation scope name of the emitter's logger")
+	lang := fs.String("lang", "go", "output language: go (typed emitters) or python (the helpers of sdk/python); --package and --scope are Go's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +53,16 @@ func run(args []string) error {
 			c = custom
 		}
 	}
-	src, err := bizeventsgen.Generate(c, bizeventsgen.Options{Package: *pkg, Source: source, Scope: *scope})
+	var src []byte
+	var err error
+	switch *lang {
+	case "go":
+		src, err = bizeventsgen.Generate(c, bizeventsgen.Options{Package: *pkg, Source: source, Scope: *scope})
+	case "python":
+		src, err = generatePython(c, source)
+	default:
+		return fmt.Errorf("--lang %q: want go or python", *lang)
+	}
 	if err != nil {
 		return err
 	}
