@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -195,7 +196,29 @@ func insertRejected(t testing.TB, dsn string) {
 // The rollups' updated_at is then set back to the latest stored event time
 // of each cell (instead of the load time) so that the expected "last
 // written" of the tests is a fixed, hand-checkable instant.
-func loadEventsThroughStore(t testing.TB, dsn string, events []fixtureEvent, loc *time.Location) {
+//
+// It returns the Redis client and key prefix the counters are under.
+func loadEventsThroughStore(t testing.TB, dsn string, events []fixtureEvent, loc *time.Location) (*redis.Client, string) {
+	t.Helper()
+	rdb, prefix := testdb.RedisPrefix(t)
+	storeEvents(t, dsn, rdb, prefix, events, loc)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `
+		UPDATE analytics_daily_rollup r SET updated_at = e.t
+		FROM (SELECT business_date, event_name, max(event_time) AS t FROM analytics_events GROUP BY 1, 2) e
+		WHERE r.business_date = e.business_date AND r.event_name = e.event_name`)
+	require.NoError(t, err)
+	return rdb, prefix
+}
+
+// storeEvents writes events through the exporter's writer into the schema
+// at dsn and Redis under prefix, and requires that every one was counted
+// in both: Redis' update was not left in the outbox, so the pipeline is
+// drained when it returns.
+func storeEvents(t testing.TB, dsn string, rdb redis.UniversalClient, prefix string, events []fixtureEvent, loc *time.Location) {
 	t.Helper()
 	ctx := context.Background()
 	ld := plog.NewLogs()
@@ -223,15 +246,9 @@ func loadEventsThroughStore(t testing.TB, dsn string, events []fixtureEvent, loc
 	pool, err := pgxpool.New(ctx, dsn)
 	require.NoError(t, err)
 	defer pool.Close()
-	rdb, prefix := testdb.RedisPrefix(t)
 	st := store.New(pool, rdb, store.Config{Location: loc, Layout: counters.Layout{Prefix: prefix}})
 	res, err := st.Write(ctx, ld)
 	require.NoError(t, err)
 	require.Equal(t, len(events), res.Inserted, "every fixture event stored once")
-
-	_, err = pool.Exec(ctx, `
-		UPDATE analytics_daily_rollup r SET updated_at = e.t
-		FROM (SELECT business_date, event_name, max(event_time) AS t FROM analytics_events GROUP BY 1, 2) e
-		WHERE r.business_date = e.business_date AND r.event_name = e.event_name`)
-	require.NoError(t, err)
+	require.Zero(t, res.RedisDeferred, "Redis' update was left in the outbox")
 }
