@@ -2,16 +2,22 @@ package counters
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// ErrUnreadable is a hash ReadDayAndMonth read whose fields are not the
+// exporter's counters (an unknown field, a value that is not an integer).
+var ErrUnreadable = errors.New("counters: not a counter hash")
+
 // ReadDayAndMonth reads what Redis holds of a business day (DateLayout) and
 // of its month: the all-agents and per-agent hashes of both, in one
 // pipelined round trip (the four keys share the prefix's hash tag in a
 // cluster). The day's rows have Date date, the month's the month
-// ("2025-12"). A key that does not exist reads as no rows.
+// ("2025-12"). A key that does not exist reads as no rows; a hash that
+// holds something else is ErrUnreadable; other errors are Redis'.
 func (l Layout) ReadDayAndMonth(ctx context.Context, rdb redis.UniversalClient, date string) (day, month []Row, err error) {
 	m := MonthOf(date)
 	keys := []struct {
@@ -40,7 +46,7 @@ func (l Layout) ReadDayAndMonth(ctx context.Context, rdb redis.UniversalClient, 
 			agg = monthAgg
 		}
 		if err := addHash(agg, k.date, k.key, k.perAgent, cmds[i].Val()); err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
 		}
 	}
 	return dayAgg.Rows(), monthAgg.Rows(), nil
