@@ -90,8 +90,7 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	now := h.now().In(h.loc)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	now, today := h.today()
 	date := today
 	if q.Has("date") {
 		if date, err = ParseDate("date", q.Get("date")); err != nil {
@@ -110,6 +109,13 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h.view(lang).live(date, now, d))
+}
+
+// today returns now in the business time zone and its day as a date
+// (midnight UTC, as ParseDate returns days).
+func (h *handler) today() (now, today time.Time) {
+	now = h.now().In(h.loc)
+	return now, time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 // loadLive reads the day and its month from Redis, or from the rollups when
