@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -147,9 +148,12 @@ func (h *handler) loadLive(ctx context.Context, date time.Time) (liveData, error
 // redisReason says why a Redis read failed without the details (address,
 // user) the log has.
 func redisReason(err error, timeout time.Duration) string {
-	var re redis.Error
+	var (
+		re redis.Error
+		ne net.Error
+	)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "redis unavailable: no answer within " + timeout.String()
 	case errors.As(err, &re):
 		return "redis unavailable: the read was refused (see the collector's log)"

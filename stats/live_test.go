@@ -322,3 +322,27 @@ func waitDialProbeEnd(t *testing.T) {
 		return !strings.Contains(string(buf[:n]), "pool.(*ConnPool).tryDial")
 	}, 5*time.Second, 50*time.Millisecond, "go-redis' dial probe did not end after the client was closed")
 }
+
+// TestLiveRedisRefusesOrHoldsOtherData: an error reply (a day key that is
+// not a hash: WRONGTYPE) and a hash with a field that is not the
+// exporter's make live answer from the rollups, saying which.
+func TestLiveRedisRefusesOrHoldsOtherData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, _ := testdb.Migrated(t)
+	rdb, prefix := loadEventsThroughStore(t, dsn, readFixture(t, "testdata/events.yaml"), shanghai)
+	srv := liveServer(t, dsn, rdb, prefix, fixedNow, nil)
+
+	require.NoError(t, rdb.Set(ctx, prefix+"daily:2025-11-20", "7", 0).Err())
+	l := getLive(t, srv, "/api/analytics/live?date=2025-11-20")
+	assert.Equal(t, SourcePostgres, l.Source)
+	assert.Equal(t, "redis unavailable: the read was refused (see the collector's log)", l.Reason)
+	require.Len(t, l.Day.Agents, 1, "a3's login, from the rollups")
+	assert.Equal(t, "a3", l.Day.Agents[0].AgentID)
+
+	require.NoError(t, rdb.HSet(ctx, prefix+"daily:2025-11-15", "session.start:bogus", "1").Err())
+	l = getLive(t, srv, "/api/analytics/live?date=2025-11-15")
+	assert.Equal(t, SourcePostgres, l.Source)
+	assert.Equal(t, "redis holds counters it cannot read (see the collector's log)", l.Reason)
+	assert.Equal(t, int64(4), l.Day.AIChatbot.TotalCustomersServed)
+}
