@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones are validated and used the same on every machine
@@ -34,6 +35,10 @@ type Config struct {
 	CostPerResolution float64 `mapstructure:"cost_per_resolution"`
 	// Auth protects every endpoint but /healthz and /assets/.
 	Auth AuthConfig `mapstructure:"auth"`
+	// Redis is where /api/analytics/live reads today's counters, the
+	// exporter's Redis with its keys. Optional: without an address the live
+	// endpoint answers from the rollups.
+	Redis RedisConfig `mapstructure:"redis"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -51,6 +56,82 @@ type PostgresConfig struct {
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 }
 
+// RedisConfig says how to reach the exporter's Redis: the keys of the
+// analytics exporter's redis section that reading needs, with the same
+// meaning and environment variables (ANALYTICS_REDIS_ADDR, _DB, _PASSWORD,
+// _PREFIX, _DAILY_TTL in otelcol-config.yaml).
+type RedisConfig struct {
+	// Addr is the host:port of a single Redis server. Empty (the default)
+	// with no Addrs: Redis is not read and /api/analytics/live answers from
+	// the rollups. Ignored when Addrs is set.
+	Addr string `mapstructure:"addr"`
+	// Addrs are the seed addresses of a Redis Cluster; setting it selects
+	// cluster mode.
+	Addrs []string `mapstructure:"addrs"`
+	// DB is the database number (single server only; default 0).
+	DB int `mapstructure:"db"`
+	// Username for Redis ACLs (optional).
+	Username string `mapstructure:"username"`
+	// Password (optional).
+	Password configopaque.String `mapstructure:"password"`
+	// KeyPrefix starts every key; it must be the exporter's (default
+	// "analytics:").
+	KeyPrefix string `mapstructure:"key_prefix"`
+	// DailyTTL must be the exporter's redis.daily_ttl (default 9600h): a
+	// day past it is no longer kept in Redis, so live reads it from the
+	// rollups. 0 = never.
+	DailyTTL time.Duration `mapstructure:"daily_ttl"`
+	// MonthlyTTL must be the exporter's redis.monthly_ttl (default 0 =
+	// never).
+	MonthlyTTL time.Duration `mapstructure:"monthly_ttl"`
+	// Timeout bounds one live read from Redis, connecting included; past
+	// it the endpoint answers from the rollups. Default 1s.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// Enabled reports whether a Redis address is configured.
+func (c RedisConfig) Enabled() bool { return c.Addr != "" || len(c.Addrs) > 0 }
+
+// layout is the exporter's key layout for these settings.
+func (c RedisConfig) layout() counters.Layout {
+	return counters.Layout{Prefix: c.KeyPrefix, DailyTTL: c.DailyTTL, MonthlyTTL: c.MonthlyTTL}
+}
+
+// hashTagRE matches a Redis Cluster hash tag, as the exporter requires one
+// in a cluster's key prefix.
+var hashTagRE = regexp.MustCompile(`\{[^{}]+\}`)
+
+func (c RedisConfig) validate() []error {
+	var errs []error
+	for i, a := range c.Addrs {
+		if strings.TrimSpace(a) == "" {
+			errs = append(errs, fmt.Errorf("redis::addrs[%d]: must not be empty", i))
+		}
+	}
+	cluster := len(c.Addrs) > 0
+	if c.DB < 0 {
+		errs = append(errs, fmt.Errorf("redis::db: must not be negative, got %d", c.DB))
+	}
+	if cluster && c.DB != 0 {
+		errs = append(errs, errors.New("redis::db: must be 0 with redis::addrs (Redis Cluster has only database 0)"))
+	}
+	if c.KeyPrefix == "" {
+		errs = append(errs, errors.New("redis::key_prefix: must not be empty (the exporter's, default \"analytics:\")"))
+	} else if cluster && !hashTagRE.MatchString(c.KeyPrefix) {
+		errs = append(errs, fmt.Errorf("redis::key_prefix: %q has no hash tag; with redis::addrs the exporter requires one such as \"{analytics}:\"", c.KeyPrefix))
+	}
+	if c.DailyTTL < 0 {
+		errs = append(errs, fmt.Errorf("redis::daily_ttl: must not be negative, got %s", c.DailyTTL))
+	}
+	if c.MonthlyTTL < 0 {
+		errs = append(errs, fmt.Errorf("redis::monthly_ttl: must not be negative, got %s", c.MonthlyTTL))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("redis::timeout: must be positive, got %s", c.Timeout))
+	}
+	return errs
+}
+
 // AuthConfig is the bearer-token check.
 type AuthConfig struct {
 	// Token, when set, must be sent as "Authorization: Bearer <token>" on
@@ -59,7 +140,8 @@ type AuthConfig struct {
 }
 
 // NewDefaultConfig returns the defaults: listen on localhost:8090, a local
-// PostgreSQL, Asia/Shanghai, ¥10 per AI resolution, no token.
+// PostgreSQL, Asia/Shanghai, ¥10 per AI resolution, no token, no Redis
+// (the exporter's key prefix and daily TTL once an address is set).
 func NewDefaultConfig() *Config {
 	httpCfg := confighttp.NewDefaultServerConfig()
 	httpCfg.NetAddr.Endpoint = DefaultEndpoint
@@ -72,6 +154,11 @@ func NewDefaultConfig() *Config {
 		},
 		Timezone:          counters.DefaultTimeZone,
 		CostPerResolution: DefaultCostPerResolution,
+		Redis: RedisConfig{
+			KeyPrefix: counters.DefaultPrefix,
+			DailyTTL:  counters.DefaultDailyTTL,
+			Timeout:   time.Second,
+		},
 	}
 }
 
@@ -105,6 +192,7 @@ func (c *Config) Validate() error {
 	if t := string(c.Auth.Token); t != "" && strings.TrimSpace(t) != t {
 		errs = append(errs, errors.New("auth::token: must not start or end with white space"))
 	}
+	errs = append(errs, c.Redis.validate()...)
 	return errors.Join(errs...)
 }
 

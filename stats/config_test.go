@@ -35,6 +35,10 @@ func TestConfig(t *testing.T) {
 		assert.Equal(t, int32(4), cfg.Postgres.MaxConns)
 		assert.Equal(t, 5*time.Second, cfg.Postgres.QueryTimeout)
 		assert.Empty(t, string(cfg.Auth.Token))
+		assert.False(t, cfg.Redis.Enabled(), "no Redis address: live answers from the rollups")
+		assert.Equal(t, "analytics:", cfg.Redis.KeyPrefix)
+		assert.Equal(t, 9600*time.Hour, cfg.Redis.DailyTTL)
+		assert.Equal(t, time.Second, cfg.Redis.Timeout)
 	})
 	t.Run("custom", func(t *testing.T) {
 		cfg, err := loadConfig(t, "analytics_stats/custom")
@@ -48,6 +52,15 @@ func TestConfig(t *testing.T) {
 		assert.Equal(t, "very-secret", string(cfg.Auth.Token))
 		// Secrets are opaque when printed.
 		assert.Equal(t, "[REDACTED]", cfg.Auth.Token.String())
+		assert.True(t, cfg.Redis.Enabled())
+		assert.Equal(t, "redis.internal:6380", cfg.Redis.Addr)
+		assert.Equal(t, 2, cfg.Redis.DB)
+		assert.Equal(t, "stats", cfg.Redis.Username)
+		assert.Equal(t, "redis-secret", string(cfg.Redis.Password))
+		assert.Equal(t, "[REDACTED]", cfg.Redis.Password.String())
+		assert.Equal(t, "prod:", cfg.Redis.KeyPrefix)
+		assert.Equal(t, 48*time.Hour, cfg.Redis.DailyTTL)
+		assert.Equal(t, 250*time.Millisecond, cfg.Redis.Timeout)
 	})
 	t.Run("invalid values name their keys", func(t *testing.T) {
 		_, err := loadConfig(t, "analytics_stats/bad")
@@ -58,6 +71,11 @@ func TestConfig(t *testing.T) {
 			"postgres::query_timeout: must be positive, got 0s",
 			`timezone: unknown time zone "Mars/Olympus"`,
 			"cost_per_resolution: must be a non-negative number of yuan, got -1",
+			"redis::addrs[1]: must not be empty",
+			"redis::db: must be 0 with redis::addrs (Redis Cluster has only database 0)",
+			`redis::key_prefix: "analytics:" has no hash tag; with redis::addrs the exporter requires one such as "{analytics}:"`,
+			"redis::daily_ttl: must not be negative, got -1h0m0s",
+			"redis::timeout: must be positive, got 0s",
 		} {
 			assert.ErrorContains(t, err, want)
 		}

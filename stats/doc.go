@@ -7,4 +7,6 @@
 // It reads only the rollups (analytics_daily_rollup,
 // analytics_agent_daily_rollup) and the rejected-events table, never
 // analytics_events, so a month's report costs the same at 10M or 100M events.
+// /api/analytics/live also reads the exporter's Redis hashes of a day and
+// its month (falling back to the rollups), with the same formulas.
 package stats

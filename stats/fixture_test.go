@@ -2,12 +2,14 @@ package stats
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -195,9 +197,38 @@ func insertRejected(t testing.TB, dsn string) {
 // The rollups' updated_at is then set back to the latest stored event time
 // of each cell (instead of the load time) so that the expected "last
 // written" of the tests is a fixed, hand-checkable instant.
-func loadEventsThroughStore(t testing.TB, dsn string, events []fixtureEvent, loc *time.Location) {
+//
+// It returns the Redis client and key prefix the counters are under.
+func loadEventsThroughStore(t testing.TB, dsn string, events []fixtureEvent, loc *time.Location) (*redis.Client, string) {
 	t.Helper()
+	rdb, prefix := testdb.RedisPrefix(t)
+	storeEvents(t, dsn, rdb, prefix, events, loc)
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `
+		UPDATE analytics_daily_rollup r SET updated_at = e.t
+		FROM (SELECT business_date, event_name, max(event_time) AS t FROM analytics_events GROUP BY 1, 2) e
+		WHERE r.business_date = e.business_date AND r.event_name = e.event_name`)
+	require.NoError(t, err)
+	return rdb, prefix
+}
+
+// storeEvents writes events through the exporter's writer into the schema
+// at dsn and Redis under prefix, and requires that every one was counted
+// in both: Redis' update was not left in the outbox, so the pipeline is
+// drained when it returns.
+func storeEvents(t testing.TB, dsn string, rdb redis.UniversalClient, prefix string, events []fixtureEvent, loc *time.Location) {
+	t.Helper()
+	ld := eventLogs(t, events)
+	require.NoError(t, writeAll(context.Background(), newStore(t, dsn, rdb, prefix, loc), ld, len(events)))
+}
+
+// eventLogs turns events into OTLP log records as product code sends them,
+// normalised by internal/normalize as the eventcatalog processor does.
+func eventLogs(t testing.TB, events []fixtureEvent) plog.Logs {
+	t.Helper()
 	ld := plog.NewLogs()
 	norm := normalize.New(nil, normalize.Limits{})
 	byProduct := map[string]plog.ResourceLogs{}
@@ -219,19 +250,31 @@ func loadEventsThroughStore(t testing.TB, dsn string, events []fixtureEvent, loc
 		r := norm.Record(rl.Resource(), rl.ScopeLogs().At(0).Scope(), lr, time.Now())
 		require.Equal(t, normalize.Accepted, r.Outcome, "fixture event %s rejected: %s", e.ID, r.Reason)
 	}
+	return ld
+}
 
-	pool, err := pgxpool.New(ctx, dsn)
+// newStore is the exporter's writer over the schema at dsn and Redis under
+// prefix; its pool is closed when the test ends.
+func newStore(t testing.TB, dsn string, rdb redis.UniversalClient, prefix string, loc *time.Location) *store.Store {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
 	require.NoError(t, err)
-	defer pool.Close()
-	rdb, prefix := testdb.RedisPrefix(t)
-	st := store.New(pool, rdb, store.Config{Location: loc, Layout: counters.Layout{Prefix: prefix}})
+	t.Cleanup(pool.Close)
+	return store.New(pool, rdb, store.Config{Location: loc, Layout: counters.Layout{Prefix: prefix}})
+}
+
+// writeAll writes ld through st; it fails unless all n events were stored
+// and counted in Redis at once (not left in the outbox). It only returns an
+// error, so it may run off the test's goroutine.
+func writeAll(ctx context.Context, st *store.Store, ld plog.Logs, n int) error {
 	res, err := st.Write(ctx, ld)
-	require.NoError(t, err)
-	require.Equal(t, len(events), res.Inserted, "every fixture event stored once")
-
-	_, err = pool.Exec(ctx, `
-		UPDATE analytics_daily_rollup r SET updated_at = e.t
-		FROM (SELECT business_date, event_name, max(event_time) AS t FROM analytics_events GROUP BY 1, 2) e
-		WHERE r.business_date = e.business_date AND r.event_name = e.event_name`)
-	require.NoError(t, err)
+	switch {
+	case err != nil:
+		return err
+	case res.Inserted != n:
+		return fmt.Errorf("stored %d of %d events", res.Inserted, n)
+	case res.RedisDeferred != 0:
+		return fmt.Errorf("the Redis update of %d transactions was left in the outbox", res.RedisDeferred)
+	}
+	return nil
 }

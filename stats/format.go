@@ -188,6 +188,15 @@ func FormatPeriod(m Month, l Lang) string {
 	return fmt.Sprintf("%d年%d月", m.Year, int(m.Month))
 }
 
+// FormatDay formats a business day (a date at midnight UTC, as ParseDate
+// returns it): "2025年12月10日" / "10 December 2025".
+func FormatDay(d time.Time, l Lang) string {
+	if l == LangEN {
+		return fmt.Sprintf("%d %s %d", d.Day(), d.Month().String(), d.Year())
+	}
+	return fmt.Sprintf("%d年%d月%d日", d.Year(), int(d.Month()), d.Day())
+}
+
 // formatTimestamp shows an instant in the business time zone, to the
 // second: "2025-12-01 10:00:00".
 func formatTimestamp(t time.Time, loc *time.Location) string {

@@ -12,9 +12,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 // maxDailyDays bounds /api/analytics/daily: at most one leap year of days.
@@ -29,6 +32,10 @@ type HandlerSettings struct {
 	// Logger receives the details of backend errors, which the answers do
 	// not show (no host, port or user); nil is a no-op.
 	Logger *zap.Logger
+	// Redis is the client of the configuration's redis section
+	// (NewRedisClient) that /api/analytics/live reads; nil: Redis is not
+	// configured and live answers from the rollups. The caller closes it.
+	Redis redis.UniversalClient
 }
 
 type handler struct {
@@ -40,6 +47,10 @@ type handler struct {
 	now     func() time.Time
 	tel     *telemetry
 	log     *zap.Logger
+
+	rdb          redis.UniversalClient // nil: not configured
+	layout       counters.Layout
+	redisTimeout time.Duration
 }
 
 // NewHandler returns the stats service's HTTP handler reading through pool:
@@ -50,6 +61,7 @@ type handler struct {
 //	GET /api/analytics/agents?month=&lang=
 //	GET /api/analytics/tickets?month=&lang=
 //	GET /api/analytics/daily?from=YYYY-MM-DD&to=YYYY-MM-DD&lang=
+//	GET /api/analytics/live?date=YYYY-MM-DD&lang=
 //	GET /report?month=&lang=
 //	GET /assets/echarts.min.js
 func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Handler, error) {
@@ -79,9 +91,17 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 		now:     set.Now,
 		tel:     tel,
 		log:     set.Logger,
+
+		rdb:          set.Redis,
+		layout:       cfg.Redis.layout(),
+		redisTimeout: cfg.Redis.Timeout,
 	}
+	h.layout.Now = set.Now
 	if h.timeout <= 0 {
 		h.timeout = 5 * time.Second
+	}
+	if h.redisTimeout <= 0 {
+		h.redisTimeout = time.Second
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
@@ -90,6 +110,7 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 	mux.HandleFunc("GET /api/analytics/agents", h.agents)
 	mux.HandleFunc("GET /api/analytics/tickets", monthView(h, view.tickets))
 	mux.HandleFunc("GET /api/analytics/daily", h.daily)
+	mux.HandleFunc("GET /api/analytics/live", h.live)
 	mux.HandleFunc("GET /report", h.report)
 	mux.Handle("GET /assets/", assetHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +127,7 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 // getPaths are the endpoints (GET only); another method on them is a 405.
 var getPaths = map[string]bool{
 	"/healthz": true, "/api/analytics/case-study": true, "/api/analytics/summary": true, "/api/analytics/agents": true,
-	"/api/analytics/tickets": true, "/api/analytics/daily": true, "/report": true,
+	"/api/analytics/tickets": true, "/api/analytics/daily": true, "/api/analytics/live": true, "/report": true,
 }
 
 func getPath(p string) bool { return getPaths[p] || strings.HasPrefix(p, "/assets/") }

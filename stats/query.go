@@ -156,7 +156,13 @@ func readMonth(br pgx.BatchResults) (MonthData, error) {
 
 // Agents reads a month's per-agent totals.
 func (q *Queries) Agents(ctx context.Context, m Month) (AgentTotals, error) {
-	rows, err := q.pool.Query(ctx, queryAgentTotals, m.FirstDay(), m.Next().FirstDay())
+	return q.AgentsBetween(ctx, m.FirstDay(), m.Next().FirstDay())
+}
+
+// AgentsBetween reads the per-agent totals of the business days [from,
+// to) (dates at midnight UTC).
+func (q *Queries) AgentsBetween(ctx context.Context, from, to time.Time) (AgentTotals, error) {
+	rows, err := q.pool.Query(ctx, queryAgentTotals, from, to)
 	if err != nil {
 		return nil, pgErr(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net/http"
+	"time"
 )
 
 //go:embed assets/echarts.min.js assets/ECHARTS_LICENSE assets/ECHARTS_NOTICE
@@ -40,6 +41,7 @@ type labels struct {
 	ChartTickets, ChartSLA, ChartSeconds, ChartMinutes, ChartCount, ChartPercent  string
 	Agent, Messages, Transfers, Online, TicketsClosed                             string
 	Complete, Incomplete, Rejected, LastWritten, Never, Timezone                  string
+	Today, Source, LiveRedis, LivePostgres, AsOf                                  string
 }
 
 var pageLabels = map[Lang]labels{
@@ -56,6 +58,7 @@ var pageLabels = map[Lang]labels{
 		Agent: "坐席", Messages: "消息数", Transfers: "转接", Online: "在线时长", TicketsClosed: "关闭工单",
 		Complete: "本月已结束，数据完整", Incomplete: "本月尚未结束，数据截至目前", Rejected: "被拒绝未计入的事件",
 		LastWritten: "数据最后写入", Never: "暂无写入记录", Timezone: "业务时区",
+		Today: "今日实时", Source: "数据来源", LiveRedis: "Redis 实时计数", LivePostgres: "PostgreSQL 汇总表", AsOf: "更新于",
 	},
 	LangEN: {
 		Title: "Customer service monthly report", Story: "Summary", AI: "AI chatbot", Agents: "Agent workbench", Tickets: "Tickets",
@@ -70,6 +73,7 @@ var pageLabels = map[Lang]labels{
 		Agent: "Agent", Messages: "Messages", Transfers: "Transfers", Online: "Online time", TicketsClosed: "Tickets closed",
 		Complete: "The month has ended; the data is complete", Incomplete: "The month has not ended; the data is as of now",
 		Rejected: "Rejected events not counted", LastWritten: "Last written", Never: "nothing written yet", Timezone: "Business time zone",
+		Today: "Today, live", Source: "Source", LiveRedis: "Redis live counters", LivePostgres: "PostgreSQL rollups", AsOf: "Updated",
 	},
 }
 
@@ -96,7 +100,16 @@ type reportPage struct {
 	Agents      []AgentJSON
 	Chart       chartData
 	LastWritten string
+	// Live is today's panel, on the current month's page only (nil
+	// otherwise); its script refreshes it from /api/analytics/live every
+	// LivePollMS milliseconds.
+	Live       *LiveJSON
+	LivePollMS int64
 }
+
+// livePoll is how often the report's "today" panel asks
+// /api/analytics/live again.
+const livePoll = 5 * time.Second
 
 // rounded returns r × scale rounded half up to one decimal, as a float.
 func rounded(r *big.Rat, scale *big.Rat) *float64 {
@@ -128,7 +141,8 @@ func buildChart(days []dayMetrics) chartData {
 
 // report serves GET /report?month=&lang=: the headline numbers, the story,
 // three charts of the month's days and the per-agent table, one HTML page
-// with no external asset.
+// with no external asset; for the current month also today's panel, which
+// its script keeps current from /api/analytics/live without a reload.
 func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 	p, ok := h.monthParams(w, r)
 	if !ok {
@@ -161,6 +175,15 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 	}
 	if !st.LastWritten.IsZero() {
 		page.LastWritten = formatTimestamp(st.LastWritten, h.loc)
+	}
+	if now, today := h.today(); MonthOf(now, h.loc) == p.month {
+		d, err := h.loadLive(r.Context(), today)
+		if err != nil {
+			h.writeBackendError(w, r, err)
+			return
+		}
+		l := v.live(today, now, d)
+		page.Live, page.LivePollMS = &l, livePoll.Milliseconds()
 	}
 	var buf bytes.Buffer
 	if err := reportTemplate.Execute(&buf, page); err != nil {

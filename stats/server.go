@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/collector/component"
 )
 
@@ -22,6 +23,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	pool   *pgxpool.Pool
+	rdb    redis.UniversalClient // nil without redis::addr
 	srv    *http.Server
 	ln     net.Listener
 	done   chan struct{}
@@ -33,9 +35,10 @@ func NewServer(cfg *Config, set component.TelemetrySettings) *Server {
 	return &Server{cfg: cfg, set: set, now: time.Now}
 }
 
-// Start builds the pool (it connects lazily: a PostgreSQL that is down at
-// start makes requests answer 503 until it is back, instead of failing the
-// collector), binds the listener (failing fast when the endpoint is taken)
+// Start builds the pool and, when redis::addr is set, the Redis client.
+// Both connect lazily: a PostgreSQL that is down at start makes requests
+// answer 503 until it is back, a Redis that is down makes live answer from
+// the rollups, instead of failing the collector. It binds the listener (failing fast when the endpoint is taken)
 // and serves in the background. extensions is host.GetExtensions() inside
 // the collector (for confighttp auth/middlewares), nil standalone.
 func (s *Server) Start(ctx context.Context, extensions map[component.ID]component.Component) error {
@@ -48,22 +51,27 @@ func (s *Server) Start(ctx context.Context, extensions map[component.ID]componen
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(s.cfg, pool, HandlerSettings{MeterProvider: s.set.MeterProvider, Now: s.now, Logger: s.set.Logger})
-	if err != nil {
+	rdb := NewRedisClient(s.cfg.Redis) // no I/O; nil when not configured
+	fail := func(err error) error {
 		pool.Close()
+		if rdb != nil {
+			_ = rdb.Close()
+		}
 		return err
+	}
+	h, err := NewHandler(s.cfg, pool, HandlerSettings{MeterProvider: s.set.MeterProvider, Now: s.now, Logger: s.set.Logger, Redis: rdb})
+	if err != nil {
+		return fail(err)
 	}
 	srv, err := s.cfg.HTTP.ToServer(ctx, extensions, s.set, h)
 	if err != nil {
-		pool.Close()
-		return fmt.Errorf("stats: http server: %w", err)
+		return fail(fmt.Errorf("stats: http server: %w", err))
 	}
 	ln, err := s.cfg.HTTP.ToListener(ctx)
 	if err != nil {
-		pool.Close()
-		return fmt.Errorf("stats: listen on %s: %w", s.cfg.HTTP.NetAddr.Endpoint, err)
+		return fail(fmt.Errorf("stats: listen on %s: %w", s.cfg.HTTP.NetAddr.Endpoint, err))
 	}
-	s.pool, s.srv, s.ln, s.done = pool, srv, ln, make(chan struct{})
+	s.pool, s.rdb, s.srv, s.ln, s.done = pool, rdb, srv, ln, make(chan struct{})
 	go func() {
 		defer close(s.done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -87,7 +95,7 @@ func (s *Server) Addr() string {
 }
 
 // Shutdown stops the server, waiting for requests in flight as long as ctx
-// allows, and closes the pool. Nil-safe and idempotent.
+// allows, and closes the pool and the Redis client. Nil-safe and idempotent.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s == nil {
 		return nil
@@ -108,5 +116,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.pool.Close()
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+	}
 	return err
 }

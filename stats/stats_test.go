@@ -605,7 +605,8 @@ func TestAuth(t *testing.T) {
 	for _, path := range []string{
 		"/api/analytics/case-study?month=2025-11", "/api/analytics/summary?month=2025-11",
 		"/api/analytics/agents?month=2025-11", "/api/analytics/tickets?month=2025-11",
-		"/api/analytics/daily?from=2025-11-01&to=2025-11-02", "/report?month=2025-11",
+		"/api/analytics/daily?from=2025-11-01&to=2025-11-02", "/api/analytics/live?date=2025-11-15",
+		"/report?month=2025-11",
 	} {
 		t.Run(path, func(t *testing.T) {
 			r := get(t, srv, path, "")
@@ -639,7 +640,8 @@ func TestPostgresDown(t *testing.T) {
 		"/healthz",
 		"/api/analytics/case-study?month=2025-11", "/api/analytics/summary?month=2025-11",
 		"/api/analytics/agents?month=2025-11", "/api/analytics/tickets?month=2025-11",
-		"/api/analytics/daily?from=2025-11-01&to=2025-11-02", "/report?month=2025-11",
+		"/api/analytics/daily?from=2025-11-01&to=2025-11-02", "/api/analytics/live?date=2025-11-15",
+		"/report?month=2025-11",
 	} {
 		t.Run(path, func(t *testing.T) {
 			r := get(t, srv, path, "")
@@ -660,7 +662,7 @@ func TestPostgresDown(t *testing.T) {
 func TestMethodNotAllowed(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, "postgres://postgres@127.0.0.1:1/test?sslmode=disable", "")
-	for _, path := range []string{"/healthz", "/api/analytics/summary", "/api/analytics/daily", "/report", "/assets/echarts.min.js", "/nope"} {
+	for _, path := range []string{"/healthz", "/api/analytics/summary", "/api/analytics/daily", "/api/analytics/live", "/report", "/assets/echarts.min.js", "/nope"} {
 		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions} {
 			req, err := http.NewRequest(method, srv.URL+path, http.NoBody)
 			require.NoError(t, err)

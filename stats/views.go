@@ -251,8 +251,30 @@ func (v view) caseStudy(m Metrics, st DataStatus) CaseStudy {
 // the same formatting and story code.
 func BuildCaseStudy(m Metrics, st DataStatus, loc *time.Location, lang Lang, costFen int64) CaseStudy {
 	v := view{lang: lang, loc: loc, costFen: costFen}
-	cs := CaseStudy{
-		Period: FormatPeriod(st.Month, v.lang),
+	n := v.caseNumbers(m)
+	return CaseStudy{
+		Period:         FormatPeriod(st.Month, v.lang),
+		AIChatbot:      n.AIChatbot,
+		AgentWorkbench: n.AgentWorkbench,
+		Tickets:        n.Tickets,
+		Story:          Story(m, st, v.loc, v.lang),
+		Raw:            n.Raw,
+		Data:           v.status(st),
+	}
+}
+
+// caseNumbers are the case study's display objects and raw numbers of a
+// period, without its period, story and data status: the case study's, and
+// each period of /api/analytics/live.
+type caseNumbers struct {
+	AIChatbot      CaseAI
+	AgentWorkbench CaseAgent
+	Tickets        CaseTickets
+	Raw            CaseRaw
+}
+
+func (v view) caseNumbers(m Metrics) caseNumbers {
+	n := caseNumbers{
 		AIChatbot: CaseAI{
 			TotalCustomersServed: m.AI.Sessions,
 			AIResolutionRate:     v.percent(m.AI.Rate),
@@ -269,10 +291,8 @@ func BuildCaseStudy(m Metrics, st DataStatus, loc *time.Location, lang Lang, cos
 			AvgResolutionTime: v.hours(m.Tickets.AvgResolution),
 			SLAMetRate:        v.percent(m.Tickets.SLARate),
 		},
-		Story: Story(m, st, v.loc, v.lang),
-		Data:  v.status(st),
 	}
-	r := &cs.Raw
+	r := &n.Raw
 	r.AIChatbot.TotalCustomersServed = m.AI.Sessions
 	r.AIChatbot.Escalations = m.AI.Escalations
 	r.AIChatbot.AIResolved = m.AI.Resolved
@@ -289,7 +309,7 @@ func BuildCaseStudy(m Metrics, st DataStatus, loc *time.Location, lang Lang, cos
 	r.Tickets.SLAMet = m.Tickets.SLAMet
 	r.Tickets.SLAMetRate = ratFloat(m.Tickets.SLARate)
 	r.Tickets.AvgResolutionTimeHours = ratFloat(m.Tickets.AvgResolution)
-	return cs
+	return n
 }
 
 func (v view) summary(m Metrics, st DataStatus) SummaryJSON {
@@ -309,14 +329,18 @@ func (v view) summary(m Metrics, st DataStatus) SummaryJSON {
 }
 
 func (v view) agents(rows []AgentRow, st DataStatus) AgentsJSON {
-	out := AgentsJSON{
+	return AgentsJSON{
 		Month:  st.Month.String(),
 		Period: FormatPeriod(st.Month, v.lang),
-		Agents: make([]AgentJSON, 0, len(rows)),
+		Agents: v.agentRows(rows),
 		Data:   v.status(st),
 	}
+}
+
+func (v view) agentRows(rows []AgentRow) []AgentJSON {
+	out := make([]AgentJSON, 0, len(rows))
 	for _, r := range rows {
-		out.Agents = append(out.Agents, AgentJSON{
+		out = append(out, AgentJSON{
 			AgentID:           r.AgentID,
 			SessionsHandled:   r.Agent.SessionsHandled,
 			AvgFirstResponse:  v.metricSeconds(r.Agent.AvgFirstResp),

@@ -6,8 +6,9 @@
 //
 // Without --config it uses the built-in default.yaml, whose values come
 // from ANALYTICS_STATS_ENDPOINT, ANALYTICS_STATS_POSTGRES_DSN,
-// ANALYTICS_TIMEZONE, ANALYTICS_COST_PER_RESOLUTION and
-// ANALYTICS_STATS_TOKEN. A --config file may use ${env:NAME} too.
+// ANALYTICS_TIMEZONE, ANALYTICS_COST_PER_RESOLUTION, ANALYTICS_STATS_TOKEN
+// and the exporter's ANALYTICS_REDIS_ADDR, _DB, _PASSWORD, _PREFIX and
+// _DAILY_TTL. A --config file may use ${env:NAME} too.
 package main
 
 import (

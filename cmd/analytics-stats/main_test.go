@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,7 +31,10 @@ func TestLoadConfigFileWithEnv(t *testing.T) {
 }
 
 func TestLoadConfigDefault(t *testing.T) {
-	for _, k := range []string{"ANALYTICS_STATS_ENDPOINT", "ANALYTICS_STATS_TOKEN", "ANALYTICS_TIMEZONE", "ANALYTICS_COST_PER_RESOLUTION"} {
+	for _, k := range []string{
+		"ANALYTICS_STATS_ENDPOINT", "ANALYTICS_STATS_TOKEN", "ANALYTICS_TIMEZONE", "ANALYTICS_COST_PER_RESOLUTION",
+		"ANALYTICS_REDIS_ADDR", "ANALYTICS_REDIS_DB", "ANALYTICS_REDIS_PASSWORD", "ANALYTICS_REDIS_PREFIX", "ANALYTICS_REDIS_DAILY_TTL",
+	} {
 		t.Setenv(k, "") // restored at the end of the test
 		require.NoError(t, os.Unsetenv(k))
 	}
@@ -39,13 +43,27 @@ func TestLoadConfigDefault(t *testing.T) {
 	assert.Equal(t, "localhost:8090", cfg.HTTP.NetAddr.Endpoint)
 	assert.Equal(t, "Asia/Shanghai", cfg.Timezone)
 	assert.InDelta(t, 10.0, cfg.CostPerResolution, 0)
+	assert.Equal(t, "127.0.0.1:6379", cfg.Redis.Addr)
+	assert.Equal(t, 0, cfg.Redis.DB)
+	assert.Equal(t, "analytics:", cfg.Redis.KeyPrefix)
+	assert.Equal(t, 9600*time.Hour, cfg.Redis.DailyTTL)
 
 	t.Setenv("ANALYTICS_STATS_ENDPOINT", "0.0.0.0:9999")
 	t.Setenv("ANALYTICS_COST_PER_RESOLUTION", "7.5")
+	t.Setenv("ANALYTICS_REDIS_ADDR", "redis.internal:6380")
+	t.Setenv("ANALYTICS_REDIS_DB", "3")
+	t.Setenv("ANALYTICS_REDIS_PASSWORD", "pw")
+	t.Setenv("ANALYTICS_REDIS_PREFIX", "demo:")
+	t.Setenv("ANALYTICS_REDIS_DAILY_TTL", "0")
 	cfg, err = loadConfig(context.Background(), "")
 	require.NoError(t, err)
 	assert.Equal(t, "0.0.0.0:9999", cfg.HTTP.NetAddr.Endpoint)
 	assert.InDelta(t, 7.5, cfg.CostPerResolution, 0)
+	assert.Equal(t, "redis.internal:6380", cfg.Redis.Addr)
+	assert.Equal(t, 3, cfg.Redis.DB)
+	assert.Equal(t, "pw", string(cfg.Redis.Password))
+	assert.Equal(t, "demo:", cfg.Redis.KeyPrefix)
+	assert.Equal(t, time.Duration(0), cfg.Redis.DailyTTL)
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {

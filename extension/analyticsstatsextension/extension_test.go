@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.uber.org/goleak"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
 	"github.com/otelcol-analytics/otelcol-analytics/stats"
 )
@@ -71,15 +72,27 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestLifecycle starts the extension as the collector would, reads
-// /healthz and an empty month's case study through it, and shuts it down
-// (twice: Shutdown is idempotent).
+// /healthz, an empty month's case study and today's live counters (from
+// Redis) through it, and shuts it down (twice: Shutdown is idempotent).
 func TestLifecycle(t *testing.T) {
 	dsn, _ := testdb.Migrated(t)
+	rdb, prefix := testdb.RedisPrefix(t)
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*stats.Config)
 	cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
 	cfg.Postgres.DSN = configopaque.String(dsn)
 	cfg.Auth.Token = "t0ken"
+	cfg.Redis.Addr = testdb.RedisAddr()
+	cfg.Redis.KeyPrefix = prefix
+
+	// Today's counters as the exporter applies them.
+	loc, err := time.LoadLocation(cfg.Timezone)
+	require.NoError(t, err)
+	today := counters.BusinessDate(time.Now(), loc)
+	applied, err := counters.Layout{Prefix: prefix}.Apply(context.Background(), rdb, "b1",
+		[]counters.Row{{Cell: counters.Cell{Date: today, Event: "session.start"}, Values: counters.Values{Events: 3}}})
+	require.NoError(t, err)
+	require.True(t, applied)
 
 	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
 	require.NoError(t, err)
@@ -107,6 +120,11 @@ func TestLifecycle(t *testing.T) {
 	code, body = do("/api/analytics/summary?month=2025-11", "t0ken")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, `"period":"2025年11月"`)
+	code, body = do("/api/analytics/live", "t0ken")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"source":"redis"`)
+	assert.Contains(t, body, `"date":"`+today+`"`)
+	assert.Contains(t, body, `"ai_chatbot":{"total_customers_served":3,`)
 
 	// A second extension on the same endpoint fails fast at Start.
 	ext2, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)

@@ -446,32 +446,41 @@ func (l Layout) read(ctx context.Context, rdb redis.UniversalClient, date, allKe
 		if err != nil {
 			return nil, fmt.Errorf("counters: read %s: %w", k.key, err)
 		}
-		for f, s := range h {
-			agent, event, field, err := ParseField(f, k.perAgent)
-			if err != nil {
-				return nil, err
-			}
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("counters: %s field %s: %w", k.key, f, err)
-			}
-			var v Values
-			switch field {
-			case FieldEvents:
-				v.Events = n
-			case FieldMeasureCount:
-				v.MeasureCount = n
-			case FieldMeasureSumMicro:
-				v.MeasureSumMicro = SumOf(n)
-			case FieldFlagTrue:
-				v.FlagTrue = n
-			default:
-				return nil, fmt.Errorf("counters: %s: unknown field %q", k.key, f)
-			}
-			agg.Add(Cell{Date: date, AgentID: agent, Event: event}, v)
+		if err := addHash(agg, date, k.key, k.perAgent, h); err != nil {
+			return nil, err
 		}
 	}
 	return agg.Rows(), nil
+}
+
+// addHash adds the fields of the hash key (all-agents, or per-agent when
+// perAgent) to agg as cells of date.
+func addHash(agg *Aggregator, date, key string, perAgent bool, h map[string]string) error {
+	for f, s := range h {
+		agent, event, field, err := ParseField(f, perAgent)
+		if err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("counters: %s field %s: %w", key, f, err)
+		}
+		var v Values
+		switch field {
+		case FieldEvents:
+			v.Events = n
+		case FieldMeasureCount:
+			v.MeasureCount = n
+		case FieldMeasureSumMicro:
+			v.MeasureSumMicro = SumOf(n)
+		case FieldFlagTrue:
+			v.FlagTrue = n
+		default:
+			return fmt.Errorf("counters: %s: unknown field %q", key, f)
+		}
+		agg.Add(Cell{Date: date, AgentID: agent, Event: event}, v)
+	}
+	return nil
 }
 
 // ClaimState is what a batch's claim says.
