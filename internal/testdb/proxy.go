@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -37,6 +36,7 @@ import (
 // bytes) and then follows the client's messages (a type byte and an int32
 // length) and the server's, to find a COMMIT and its answer.
 type Proxy struct {
+	t      testing.TB
 	target string
 	// Addr is the proxy's loopback address, stable across Close and Open.
 	Addr string
@@ -62,7 +62,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("testdb: proxy: %v", err)
 	}
-	p := &Proxy{target: target, Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{t: t, target: target, Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
 	p.serve(ln)
 	t.Cleanup(p.shutdown)
 	return p
@@ -72,6 +72,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 // port is free for an instant only (between closing the shut-down socket
 // and listening again); a listen refused meanwhile is tried again for 5 s.
 func (p *Proxy) Open() {
+	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.closed {
@@ -87,7 +88,7 @@ func (p *Proxy) Open() {
 			return
 		}
 		if time.Now().After(deadline) {
-			panic(fmt.Sprintf("testdb: proxy %s cannot listen again: %v", p.Addr, err))
+			p.t.Fatalf("testdb: proxy %s cannot listen again: %v", p.Addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -350,7 +351,7 @@ func (l *link) startup(br *bufio.Reader) (pg bool, err error) {
 			if answer[0] != 'N' {
 				return false, nil // encrypted from here on
 			}
-		case code>>16 == 3:
+		case code&0xffff0000 == pgProtocol3:
 			l.syncs = 1 // the startup ends with a ReadyForQuery
 			return true, nil
 		default:
