@@ -51,7 +51,20 @@ type Collector struct {
 
 // StartCollector starts s.Binary --config s.Config on free loopback ports
 // and waits until its health check answers.
+//
+// The ports are free when picked, but another process may bind one before
+// the collector does (tests run in parallel); a start that fails with
+// "address already in use" is tried again on other ports, up to 3 times.
 func StartCollector(ctx context.Context, s CollectorSetup) (*Collector, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := startCollector(ctx, s)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+	}
+}
+
+func startCollector(ctx context.Context, s CollectorSetup) (*Collector, error) {
 	c := &Collector{}
 	var err error
 	for _, dst := range []*string{&c.OTLPHTTP, &c.OTLPGRPC, &c.Pprof, &c.Health, &c.Stats, &c.Track} {
