@@ -403,6 +403,13 @@ func TestFault16MemoryLimiter(t *testing.T) {
 	if refused == 0 {
 		t.Errorf("the memory_limiter refused nothing: the fault did not happen")
 	}
+	limiter := false
+	for _, m := range res.Examples {
+		limiter = limiter || strings.Contains(m, "high memory usage")
+	}
+	if refused > 0 && !limiter {
+		t.Errorf("no refusal is the memory_limiter's (%q): %v", "data refused due to high memory usage", res.Examples)
+	}
 	fig := e.Check(t, CheckOptions{DrainTimeout: 5 * time.Minute})
 	t.Logf("TestFault16MemoryLimiter: memory_limiter 60 MiB (spike 20), 1000-event requests from %d senders for %.0fs: refusals %s: %s",
 		senders, d.Seconds(), byReason(ans), fig)
