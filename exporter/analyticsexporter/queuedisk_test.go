@@ -16,7 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -70,6 +73,8 @@ func TestQueueOnFullDisk(t *testing.T) {
 	h.cfg.QueueConfig.Get().StorageID = &id
 	exp, logs := h.startObserved(t, storageHost{exts: map[component.ID]component.Component{id: ext}}, nil)
 	ctx := context.Background()
+	// Shut down before the file system is unmounted, also when the test fails.
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(ctx)) })
 
 	accepted := 0
 	var refusal error
@@ -100,5 +105,55 @@ func TestQueueOnFullDisk(t *testing.T) {
 		return exp.ConsumeLogs(ctx, normalisedLogs(t, messages("after-", 200, "2025-12-22")...)) == nil
 	}, 30*time.Second, 50*time.Millisecond, "taken again once the queue drained")
 	h.waitCount(t, `SELECT count(*) FROM analytics_events`, accepted+200)
-	require.NoError(t, exp.Shutdown(ctx))
+}
+
+// enospcClient is a storage client on a full file system: every batch
+// that writes fails with ENOSPC, reads alone succeed.
+type enospcClient struct {
+	storage.Client
+	data map[string][]byte
+}
+
+func (c enospcClient) Batch(_ context.Context, ops ...*storage.Operation) error {
+	for _, op := range ops {
+		if op.Type != storage.Get {
+			return &os.PathError{Op: "write", Path: "/q/exporter_analytics__logs", Err: syscall.ENOSPC}
+		}
+	}
+	for _, op := range ops {
+		op.Value = c.data[op.Key]
+	}
+	return nil
+}
+
+func (c enospcClient) Get(ctx context.Context, key string) ([]byte, error) {
+	op := storage.GetOperation(key)
+	err := c.Batch(ctx, op)
+	return op.Value, err
+}
+
+// TestQueueGuardOnENOSPC: when the file system fills all the same (another
+// writer), queuing an item is the retryable queue-full refusal, and reading
+// one back succeeds without its metadata update instead of failing (which
+// makes the exporterhelper's persistent queue drop the item).
+func TestQueueGuardOnENOSPC(t *testing.T) {
+	t.Parallel()
+	c := guardedClient{Client: enospcClient{data: map[string][]byte{"7": []byte("item")}}, d: &queueDisk{logger: zap.NewNop()}}
+	ctx := context.Background()
+
+	put := c.Batch(ctx, storage.SetOperation("qmv0", []byte("meta")), storage.SetOperation("8", []byte("new")))
+	require.ErrorIs(t, put, exporterhelper.ErrQueueIsFull)
+	require.ErrorIs(t, put, syscall.ENOSPC)
+	st, ok := status.FromError(backPressure(put))
+	require.True(t, ok)
+	assert.Equal(t, codes.ResourceExhausted, st.Code())
+	assert.Contains(t, st.Message(), "persistent queue is full")
+
+	get := storage.GetOperation("7")
+	require.NoError(t, c.Batch(ctx, storage.SetOperation("qmv0", []byte("meta")), get), "the read of an item does not fail")
+	assert.Equal(t, []byte("item"), get.Value)
+
+	del := c.Batch(ctx, storage.SetOperation("qmv0", []byte("meta")), storage.DeleteOperation("7"))
+	require.ErrorIs(t, del, syscall.ENOSPC, "a delete's failure is the queue's to log")
+	assert.NotErrorIs(t, del, exporterhelper.ErrQueueIsFull)
 }

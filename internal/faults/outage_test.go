@@ -149,6 +149,23 @@ func pgCount(t *testing.T, e *Env, sql string) int64 {
 	return n
 }
 
+// until is a Source that hands out no request after a deadline, however
+// far behind its schedule a paced run is: after an outage the senders do
+// not catch up on every request due during it (minutes of the full load
+// sent unpaced), only on those until the load's end.
+type until struct {
+	src      loadgen.Source
+	deadline time.Time
+}
+
+// Request implements loadgen.Source.
+func (u until) Request(k int) (loadgen.Request, bool, error) {
+	if time.Now().After(u.deadline) {
+		return loadgen.Request{}, false, nil
+	}
+	return u.src.Request(k)
+}
+
 // outageLoad is the load of an outage scenario: lead before the fault,
 // outage, tail after it.
 func outageLoad(lead, outage, tail time.Duration) load {
@@ -168,7 +185,8 @@ func TestFault03PostgresOutage(t *testing.T) {
 	lead, outage, tail := 2*time.Second, Pick(8*time.Second, 5*time.Minute), Pick(2*time.Second, 10*time.Second)
 	l := outageLoad(lead, outage, tail)
 	start := time.Now()
-	done := sendAsync(e, e.Generator(3), l, nil)
+	gen := e.Generator(3)
+	done := sendAsync(e, gen, l, until{src: loadgen.Lazy{Gen: gen}, deadline: start.Add(l.d)})
 	time.Sleep(time.Until(start.Add(lead)))
 	e.PGProxy.Close()
 	stop := make(chan struct{})
