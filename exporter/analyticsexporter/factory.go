@@ -105,7 +105,11 @@ func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Co
 	if err != nil {
 		return nil, err
 	}
-	return &queueGuard{Logs: helper, tel: exp.tel}, nil
+	g := &queueGuard{Logs: helper, tel: exp.tel, disk: &queueDisk{logger: set.Logger}}
+	if c.QueueConfig.HasValue() {
+		g.disk.storageID = c.QueueConfig.Get().StorageID
+	}
+	return g, nil
 }
 
 // queueGuard is the exporter as the pipeline sees it: it hands every
@@ -113,13 +117,24 @@ func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Co
 // normalize.GuardQueue has cut whatever the persistent queue could not read
 // back (nesting deeper than normalize.QueueMaxDepth, which pdata's protobuf
 // decoder refuses), so the queue never drops an item it accepted: such a
-// record is stored in the rejected table as too_deep instead.
+// record is stored in the rejected table as too_deep instead. It also keeps
+// the persistent queue's file system from filling (queueDisk).
 type queueGuard struct {
 	exporter.Logs
-	tel *telemetry
+	tel  *telemetry
+	disk *queueDisk
+}
+
+// Start starts the exporterhelper with the queue's storage guarded.
+func (g *queueGuard) Start(ctx context.Context, host component.Host) error {
+	return g.Logs.Start(ctx, g.disk.host(host))
 }
 
 func (g *queueGuard) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if g.disk.full(0) {
+		g.disk.refused.Add(1)
+		return backPressure(errQueueDiskFull)
+	}
 	ld, n := normalize.GuardQueue(ld)
 	if n > 0 {
 		g.tel.recordsGuarded.Add(ctx, int64(n))
@@ -142,9 +157,13 @@ func backPressure(err error) error {
 	if !errors.Is(err, exporterhelper.ErrQueueIsFull) {
 		return err
 	}
-	st, derr := status.New(codes.ResourceExhausted,
-		"the analytics exporter's sending queue is full (sending_queue::queue_size): retry after the delay; "+
-			"nothing of this request was accepted").
+	msg := "the analytics exporter's sending queue is full (sending_queue::queue_size): retry after the delay; " +
+		"nothing of this request was accepted"
+	if errors.Is(err, errQueueDiskFull) {
+		msg = "the file system of the analytics exporter's persistent queue is full: retry after the delay; " +
+			"nothing of this request was accepted"
+	}
+	st, derr := status.New(codes.ResourceExhausted, msg).
 		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(queueFullRetryDelay)})
 	if derr != nil { // cannot happen: RetryInfo always marshals
 		return err
