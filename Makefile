@@ -51,9 +51,13 @@ test: build ## Run every test (needs PostgreSQL and Redis: `make services`)
 	OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./receiver/trackreceiver/
 
+FAULTS_PARALLEL ?= 2
+
 .PHONY: faults
-faults: build ## Fault suite on the built collector, full variants, one scenario at a time (docs/guarantees.md)
-	OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -parallel 1 -timeout 30m -run 'TestFault' ./internal/faults/ -faults.full
+faults: build ## Fault and abuse suite on the built collector, full variants, two scenarios at a time, then the decoders' fuzzers (docs/guarantees.md)
+	OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -parallel $(FAULTS_PARALLEL) -timeout 30m -run 'TestFault|TestAbuse' ./internal/faults/ -faults.full
+	$(GO) test -run '^$$' -fuzz FuzzOTLPJSON -fuzztime 60s ./internal/faults/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./receiver/trackreceiver/
 
 .PHONY: bench
 bench: ## Run the benchmarks (see BENCHMARKS.md)
