@@ -35,7 +35,8 @@ func (r *batchRequest) BytesSize() int { return r.b.SizeHint() }
 
 // MergeSplit merges r2 after r and splits the result into requests of at most
 // maxSize records (the batch's sizer must be items: see Config.Validate).
-// Neither request changes.
+// r2 does not change, nor r unless it is a batch being built by merging
+// (store.Batch.Merge), which the batcher replaces by the result.
 func (r *batchRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhelper.RequestSizerType, r2 xexporterhelper.Request) ([]xexporterhelper.Request, error) {
 	if szt != exporterhelper.RequestSizerTypeItems {
 		return nil, fmt.Errorf("analytics exporter: batches are sized in items (records), not %s", szt.String())

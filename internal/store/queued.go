@@ -51,24 +51,32 @@ import (
 type Batch struct {
 	events   []eventRow
 	rejected []rejectedRow
+	merged   bool // made by Merge: the slices are the batch's own, Merge appends to them
 }
 
 // Len is the number of records of the batch.
 func (b *Batch) Len() int { return len(b.events) + len(b.rejected) }
 
-// Merge returns a new batch of b's records, then o's. Neither changes.
+// Merge returns a batch of b's records, then o's. o does not change, and
+// neither does b unless Merge made it: a batch Merge made is the result of
+// the next Merge too (its rows are appended to, not copied again each time a
+// request joins it).
 func (b *Batch) Merge(o *Batch) *Batch {
-	m := &Batch{
-		events:   make([]eventRow, 0, len(b.events)+len(o.events)),
-		rejected: make([]rejectedRow, 0, len(b.rejected)+len(o.rejected)),
+	if !b.merged {
+		n, r := len(b.events)+len(o.events), len(b.rejected)+len(o.rejected)
+		m := &Batch{events: make([]eventRow, 0, 2*n), rejected: make([]rejectedRow, 0, r), merged: true}
+		m.events = append(m.events, b.events...)
+		m.rejected = append(m.rejected, b.rejected...)
+		b = m
 	}
-	m.events = append(append(m.events, b.events...), o.events...)
-	m.rejected = append(append(m.rejected, b.rejected...), o.rejected...)
-	return m
+	b.events = append(b.events, o.events...)
+	b.rejected = append(b.rejected, o.rejected...)
+	return b
 }
 
 // Split cuts b into batches of at most n records (n > 0), the last one the
-// smallest; b does not change.
+// smallest; b does not change. The parts are not made by Merge (a Merge into
+// one copies it).
 func (b *Batch) Split(n int) []*Batch {
 	if b.Len() <= n {
 		return []*Batch{b}

@@ -165,7 +165,7 @@ func TestDecodeBatchRefusesDamage(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotBatch)
 }
 
-// TestBatchMergeSplit: merging keeps the order and leaves both batches as
+// TestBatchMergeSplit: merging keeps the order and leaves both requests as
 // they were; splitting cuts into parts of at most n, the last the smallest.
 func TestBatchMergeSplit(t *testing.T) {
 	t.Parallel()
@@ -188,4 +188,16 @@ func TestBatchMergeSplit(t *testing.T) {
 	assert.Equal(t, m.events[13].eventID, parts[2].events[3].eventID)
 	assert.Equal(t, m.rejected[3].reason, parts[3].rejected[2].reason)
 	assert.Equal(t, []*Batch{m}, m.Split(18))
+
+	// A batch Merge made takes the next one in place; the parts of a split
+	// do not share it.
+	m2 := m.Merge(a)
+	assert.Same(t, m, m2)
+	assert.Equal(t, 27, m.Len())
+	assert.Equal(t, 9, a.Len())
+	p := parts[0].Merge(a)
+	assert.NotSame(t, parts[0], p)
+	assert.Equal(t, 5, parts[0].Len())
+	assert.Equal(t, m.events[13].eventID, parts[2].events[3].eventID, "the parts are unchanged")
+	assert.Equal(t, 14, p.Len())
 }
