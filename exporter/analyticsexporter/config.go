@@ -163,6 +163,11 @@ func (c *Config) Validate() error {
 	if c.OutboxInterval <= 0 {
 		errs = append(errs, fmt.Errorf("outbox_interval: must be positive, got %s", c.OutboxInterval))
 	}
+	if c.QueueConfig.HasValue() {
+		if q := c.QueueConfig.Get(); q.Batch.HasValue() && q.Batch.Get().Sizer != exporterhelper.RequestSizerTypeItems {
+			errs = append(errs, fmt.Errorf("sending_queue::batch::sizer: must be items (the exporter batches records), got %s", q.Batch.Get().Sizer.String()))
+		}
+	}
 	if c.Catalog != nil {
 		errs = append(errs, errors.New("catalog: the analytics exporter no longer reads the event catalog; "+
 			"set it once on the eventcatalog processor (processors: eventcatalog: catalog:), which stamps each event's measure and flag, "+

@@ -138,6 +138,12 @@ func TestValidate(t *testing.T) {
 			assert.Len(t, splitLines(err.Error()), len(tc.want), err.Error())
 		})
 	}
+	t.Run("batches sized in bytes are refused", func(t *testing.T) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Postgres.DSN = "postgres://x"
+		cfg.QueueConfig.Get().Batch.Get().Sizer = exporterhelper.RequestSizerTypeBytes
+		assert.EqualError(t, cfg.Validate(), "sending_queue::batch::sizer: must be items (the exporter batches records), got bytes")
+	})
 	t.Run("queue disabled is valid", func(t *testing.T) {
 		cfg := createDefaultConfig().(*Config)
 		cfg.Postgres.DSN = "postgres://x"

@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
@@ -38,6 +38,9 @@ type analyticsExporter struct {
 	cfg    *Config
 	logger *zap.Logger
 	tel    *telemetry
+	// loc is the business time zone, for the conversion of requests before
+	// the queue (start loads it again and fails on a bad one).
+	loc *time.Location
 
 	mu     sync.Mutex // guards the fields below against a concurrent Shutdown
 	pool   *pgxpool.Pool
@@ -76,8 +79,12 @@ func newExporter(cfg *Config, set exporter.Settings) (*analyticsExporter, error)
 	if err != nil {
 		return nil, fmt.Errorf("analytics exporter: telemetry: %w", err)
 	}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		loc = time.UTC // Validate and start refuse it
+	}
 	return &analyticsExporter{
-		cfg: cfg, logger: set.Logger, tel: tel,
+		cfg: cfg, logger: set.Logger, tel: tel, loc: loc,
 		maintEvery:    maintenanceInterval,
 		checkEviction: counters.CheckEvictionPolicy,
 		sweepClaims:   (*store.Store).SweepClaims,
@@ -419,7 +426,9 @@ func (e *analyticsExporter) sweep(ctx context.Context, st *store.Store) {
 	}
 }
 
-func (e *analyticsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+// pushBatch writes one batch of the sending queue.
+func (e *analyticsExporter) pushBatch(ctx context.Context, req xexporterhelper.Request) error {
+	b := req.(*batchRequest).b
 	e.mu.Lock()
 	pool, st := e.pool, e.store
 	e.mu.Unlock()
@@ -432,15 +441,15 @@ func (e *analyticsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		// and the queue keeps the batch meanwhile.
 		e.tel.record(ctx, store.Result{}, time.Since(began).Seconds(), err)
 		e.noteNotReady(err)
-		return fmt.Errorf("analytics exporter: batch of %d records waits for PostgreSQL (retried): %w", ld.LogRecordCount(), err)
+		return fmt.Errorf("analytics exporter: batch of %d records waits for PostgreSQL (retried): %w", b.Len(), err)
 	}
-	res, err := st.Write(ctx, ld)
+	res, err := st.WriteBatch(ctx, b)
 	e.tel.record(ctx, res, time.Since(began).Seconds(), err)
 	if err != nil {
 		if perm, ok := errors.AsType[*store.PermanentError](err); ok {
 			return consumererror.NewPermanent(perm)
 		}
-		return fmt.Errorf("analytics exporter: write batch of %d records (retried): %w", ld.LogRecordCount(), err)
+		return fmt.Errorf("analytics exporter: write batch of %d records (retried): %w", b.Len(), err)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/store"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
 )
 
@@ -402,7 +403,7 @@ func TestShutdownIsSafe(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.shutdown(context.Background()), "without start")
 	require.NoError(t, e.shutdown(context.Background()), "twice")
-	err = e.pushLogs(context.Background(), plog.NewLogs())
+	err = e.pushBatch(context.Background(), &batchRequest{b: store.Convert(time.UTC, plog.NewLogs())})
 	require.ErrorContains(t, err, "not started")
 
 	h := newHarness(t, true)

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/store"
 )
 
 // The component's type and stability (see metadata.yaml).
@@ -94,13 +96,16 @@ func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Co
 	if adjust != nil {
 		adjust(exp)
 	}
-	helper, err := exporterhelper.NewLogs(ctx, set, cfg, exp.pushLogs,
+	convert := func(_ context.Context, ld plog.Logs) (xexporterhelper.Request, error) {
+		return &batchRequest{b: store.Convert(exp.loc, ld)}, nil
+	}
+	helper, err := xexporterhelper.NewLogsRequest(ctx, set, convert, exp.pushBatch,
 		exporterhelper.WithStart(exp.start),
 		exporterhelper.WithShutdown(exp.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithRetry(c.RetryConfig),
-		exporterhelper.WithQueue(c.QueueConfig),
+		xexporterhelper.WithQueueBatch(c.QueueConfig, queueBatchSettings(exp.loc)),
 	)
 	if err != nil {
 		return nil, err
@@ -113,10 +118,12 @@ func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Co
 }
 
 // queueGuard is the exporter as the pipeline sees it: it hands every
-// request to the exporterhelper (sending queue, batching, retry) after
-// normalize.GuardQueue has cut whatever the persistent queue could not read
-// back (nesting deeper than normalize.QueueMaxDepth, which pdata's protobuf
-// decoder refuses), so the queue never drops an item it accepted: such a
+// request to the exporterhelper (conversion to rows, sending queue,
+// batching, retry) after normalize.GuardQueue has cut whatever could not be
+// read back (nesting deeper than normalize.QueueMaxDepth, which pdata's
+// protobuf decoder refuses): the queued batch keeps the resource and scope,
+// and an unusual record, as protobuf, read back when a record is rejected at
+// write time, so neither the queue nor a write ever fails on it: such a
 // record is stored in the rejected table as too_deep instead. It also keeps
 // the persistent queue's file system from filling (queueDisk).
 type queueGuard struct {

@@ -8,13 +8,24 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/store"
 )
 
 // BenchmarkQueueRoundTrip is what the persistent queue does to every
-// request between the eventcatalog processor and the exporter: encode the
-// normalised request (protobuf, as exporterhelper's queue stores it) and
-// decode it back. A request is 1000 records of the load generator's mix,
-// normalised by the processor's rules; bytes/record is its encoded size.
+// request between the eventcatalog processor and the exporter. A request is
+// 1000 records of the load generator's mix, normalised by the processor's
+// rules; bytes/record is its encoded size in the queue.
+//
+//   - pdata: encode the normalised request as protobuf and decode it back
+//     (the stock logs encoding, the exporter before its own request type);
+//   - pdata+rows: the same, then build the rows from the decoded request
+//     (what that exporter did after the queue, store.Convert);
+//   - batch: encode the exporter's own request (the rows, store.Batch) and
+//     decode it back;
+//   - batch+rows: build the rows (before the queue now), encode, decode.
+//
+// pdata+rows and batch+rows do the same work for the exporter; the rows'
+// write-time part (store's prepare, the ledger) is the same in both.
 func BenchmarkQueueRoundTrip(b *testing.B) {
 	g := &Generator{PerRequest: 1000, Month: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 	ld := g.Logs(0)
@@ -28,20 +39,61 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 			}
 		}
 	}
-	m, u := &plog.ProtoMarshaler{}, &plog.ProtoUnmarshaler{}
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	require.NoError(b, err)
 	n := ld.LogRecordCount()
-	var size int
-	b.ReportAllocs()
-	for b.Loop() {
-		buf, err := m.MarshalLogs(ld)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size = len(buf)
-		if _, err := u.UnmarshalLogs(buf); err != nil {
-			b.Fatal(err)
+	m, u := &plog.ProtoMarshaler{}, &plog.ProtoUnmarshaler{}
+	pdata := func(rows bool) func(b *testing.B) {
+		return func(b *testing.B) {
+			var size int
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, err := m.MarshalLogs(ld)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(buf)
+				back, err := u.UnmarshalLogs(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rows && store.Convert(loc, back).Len() != n {
+					b.Fatal("rows lost")
+				}
+			}
+			b.ReportMetric(float64(size)/float64(n), "bytes/record")
+			b.ReportMetric(float64(sent)/float64(n), "sent-bytes/record")
 		}
 	}
-	b.ReportMetric(float64(size)/float64(n), "bytes/record")
-	b.ReportMetric(float64(sent)/float64(n), "sent-bytes/record")
+	batch := func(rows bool) func(b *testing.B) {
+		return func(b *testing.B) {
+			converted := store.Convert(loc, ld)
+			var size int
+			b.ReportAllocs()
+			for b.Loop() {
+				q := converted
+				if rows {
+					q = store.Convert(loc, ld)
+				}
+				buf, err := q.AppendBinary(nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(buf)
+				back, err := store.DecodeBatch(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if back.Len() != n {
+					b.Fatal("rows lost")
+				}
+			}
+			b.ReportMetric(float64(size)/float64(n), "bytes/record")
+			b.ReportMetric(float64(sent)/float64(n), "sent-bytes/record")
+		}
+	}
+	b.Run("pdata", pdata(false))
+	b.Run("pdata+rows", pdata(true))
+	b.Run("batch", batch(false))
+	b.Run("batch+rows", batch(true))
 }

@@ -167,8 +167,9 @@ func eventRejected(e *eventRow, reason catalog.Reason, field, message string, by
 		hasTime:   true,
 	}
 	r.sanitise()
-	whole := r.setRaw(e.src)
-	switch k, ok := givenKey(e.src); {
+	src := e.source()
+	whole := r.setRaw(src)
+	switch k, ok := givenKey(src); {
 	case ok: // a replayed record
 		r.dedupKey = k
 	case byHash && e.hasHash:

@@ -27,11 +27,11 @@ import (
 // The store learns that a month is retired from analytics_ensure_partition,
 // which returns NULL for it (and never creates its partition again), and
 // caches it like an ensured month: a batch of a known month costs no query.
-// build turns the records of a retired month into rejected rows
+// prepare turns the records of a retired month into rejected rows
 // (beyond_retention). A month retired by another collector after this Store
 // cached it as ensured is found out when its partition is missing: the COPY
 // fails with "no partition", writeItems asks analytics_ensure_partition
-// again, learns the month is retired and Write builds the batch again. No
+// again, learns the month is retired and Write prepares the batch again. No
 // event of a retired month can be counted after its marker commits:
 //
 //   - dropping the partition takes analytics_events' ACCESS EXCLUSIVE lock,
@@ -51,11 +51,11 @@ type monthState struct {
 }
 
 // errMonthRetired is writeItems' signal to Write that a month of the batch
-// turned out retired while it was being written: Write builds the batch
+// turned out retired while it was being written: Write prepares the batch
 // again, now with that month's records as rejected rows.
 var errMonthRetired = errors.New("store: a business month of the batch was retired meanwhile")
 
-// maxRetiredRebuilds bounds how often Write builds a batch again because a
+// maxRetiredRebuilds bounds how often Write prepares a batch again because a
 // month of it turned out retired (each time one more month is known).
 const maxRetiredRebuilds = 4
 
@@ -73,7 +73,7 @@ func (s *Store) retiredState(m int32) (monthState, bool) {
 // ensureMonths makes sure the partition of every business month of events
 // exists (cached: each month is asked once per Store). It reports whether
 // one of the months is retired: those events must not be written (Write
-// builds the batch again, build now knows the month).
+// prepares the batch again, prepare now knows the month).
 func (s *Store) ensureMonths(ctx context.Context, events []eventRow) (retired bool, err error) {
 	last := int32(-1)
 	for i := range events {

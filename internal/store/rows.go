@@ -14,7 +14,7 @@ import (
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 )
 
-// source points at one record of the batch, with its resource and scope,
+// source points at one record of a request, with its resource and scope,
 // so its raw OTLP/JSON can be built when it ends up in the rejected table.
 type source struct {
 	rl plog.ResourceLogs
@@ -40,7 +40,11 @@ type eventRow struct {
 	hash       [contentHashSize]byte // catalog.AttrContentHash, when hasHash
 	hasHash    bool                  // false: the content is unknown, never a conflict
 	tuple      []byte                // binary COPY tuple, columns as in copyEventsSQL
-	src        source
+	// src is the record the row was built from, while Convert builds it
+	// (and in hand-built rows of tests); rest is what rebuilds it later
+	// (see source, queued.go).
+	src  source
+	rest recordRest
 	// repeats are the later records of the batch with this row's product and
 	// id and another known content hash (one per hash). Whether they
 	// conflict is known once the ledger was asked (see resolve).
@@ -60,74 +64,42 @@ func differ(a *[contentHashSize]byte, hasA bool, b *[contentHashSize]byte, hasB 
 	return hasA && hasB && *a != *b
 }
 
-// batch is a plog.Logs split into event rows and rejected rows.
+// batch is a Batch as one write sees it: the event rows of new ids (the
+// first record of each product and id, with its repeats), and the rejected
+// rows.
 type batch struct {
 	events     []eventRow
 	rejected   []rejectedRow
 	duplicates int // ids repeated inside the batch with the same or an unknown content (the first is kept)
 }
 
-// build splits ld into rows. It never fails: a record that cannot become an
-// event row becomes a rejected row, and so does an accepted record of a
-// business month the Store knows is retired (beyond_retention).
-func (s *Store) build(ld plog.Logs) *batch {
-	n := ld.LogRecordCount()
-	b := &batch{events: make([]eventRow, 0, n)}
-	seen := make(map[idKey]int, n) // → index in b.events
-	// Every tuple goes into one buffer; rows get their slice of it at the end
-	// (the buffer may move while it grows).
-	arena := make([]byte, 0, n*tupleSizeHint)
-	ends := make([]int, 0, n)
+// prepare is what a write decides about q's rows besides the ledger: an
+// accepted record of a business month the Store knows is retired becomes a
+// rejected row (beyond_retention), and a later record of a product and id of
+// the batch is a repeat of the first (see addRepeat). q does not change.
+func (s *Store) prepare(q *Batch) *batch {
+	b := &batch{events: make([]eventRow, 0, len(q.events)), rejected: q.rejected[:len(q.rejected):len(q.rejected)]}
+	seen := make(map[idKey]int, len(q.events)) // → index in b.events
 	lastMonth, lastState, lastRetired := int32(-1), monthState{}, false
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
-		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			sl := sls.At(j)
-			lrs := sl.LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				src := source{rl: rl, sl: sl, lr: lrs.At(k)}
-				attrs := src.lr.Attributes()
-				status, _ := attrs.Get(catalog.AttrStatus)
-				switch status.Str() {
-				case catalog.StatusAccepted:
-					row, problem := s.eventRow(src)
-					if problem != "" {
-						b.rejected = append(b.rejected, notNormalised(src, problem))
-						continue
-					}
-					if row.month != lastMonth { // one look-up per run of a month
-						lastMonth = row.month
-						lastState, lastRetired = s.retiredState(row.month)
-					}
-					if lastRetired {
-						b.rejected = append(b.rejected, s.beyondRetention(&row, lastState))
-						continue
-					}
-					k := idKey{product: row.product, id: row.eventID}
-					if j, dup := seen[k]; dup {
-						if !b.events[j].addRepeat(row) {
-							b.duplicates++
-						}
-						continue
-					}
-					seen[k] = len(b.events)
-					arena = s.appendTuple(arena, &row)
-					ends = append(ends, len(arena))
-					b.events = append(b.events, row)
-				case catalog.StatusRejected:
-					b.rejected = append(b.rejected, rejectedFromRecord(src))
-				default:
-					b.rejected = append(b.rejected, notNormalised(src, ""))
-				}
-			}
+	for i := range q.events {
+		row := &q.events[i]
+		if row.month != lastMonth { // one look-up per run of a month
+			lastMonth = row.month
+			lastState, lastRetired = s.retiredState(row.month)
 		}
-	}
-	start := 0
-	for i, end := range ends {
-		b.events[i].tuple = arena[start:end:end]
-		start = end
+		if lastRetired {
+			b.rejected = append(b.rejected, s.beyondRetention(row, lastState))
+			continue
+		}
+		k := idKey{product: row.product, id: row.eventID}
+		if j, dup := seen[k]; dup {
+			if !b.events[j].addRepeat(*row) {
+				b.duplicates++
+			}
+			continue
+		}
+		seen[k] = len(b.events)
+		b.events = append(b.events, *row)
 	}
 	return b
 }
@@ -153,9 +125,10 @@ func (e *eventRow) addRepeat(r eventRow) bool {
 // tupleSizeHint is a typical tuple's size, to size a batch's buffer.
 const tupleSizeHint = 256
 
-// eventRow reads the normalised attributes of an accepted record; problem
-// is non-empty when the record lacks one it must have.
-func (s *Store) eventRow(src source) (row eventRow, problem string) {
+// eventRowOf reads the normalised attributes of an accepted record (days
+// and months in business time zone loc); problem is non-empty when the
+// record lacks one it must have.
+func eventRowOf(loc *time.Location, src source) (row eventRow, problem string) {
 	attrs := src.lr.Attributes()
 	row.src = src
 	ev := catalog.Accepted(src.rl.Resource(), src.lr)
@@ -180,7 +153,7 @@ func (s *Store) eventRow(src source) (row eventRow, problem string) {
 		}
 		row.hasHash = true
 	}
-	y, m, d := time.Unix(0, row.eventTime).In(s.loc).Date()
+	y, m, d := time.Unix(0, row.eventTime).In(loc).Date()
 	row.day = pgDay(y, m, d)
 	row.month = int32(y*12 + int(m) - 1) //nolint:gosec // y is 1677..2262 (int64 nanoseconds)
 	return row, ""
@@ -188,7 +161,7 @@ func (s *Store) eventRow(src source) (row eventRow, problem string) {
 
 // appendTuple appends the binary COPY tuple of row (columns as in
 // copyEventsSQL) and fills the row's agent, measure and flag.
-func (s *Store) appendTuple(b []byte, row *eventRow) []byte {
+func appendTuple(b []byte, row *eventRow) []byte {
 	b = appendInt16(b, eventFields)
 	b = appendText(b, row.eventID)
 	b = appendText(b, row.name)

@@ -72,16 +72,22 @@ func (r *Result) addRejected(rows []rejectedRow) {
 // An accepted record of a business month retention dropped is not stored:
 // it becomes a rejected row with reason beyond_retention (see retention.go).
 func (s *Store) Write(ctx context.Context, ld plog.Logs) (Result, error) {
+	return s.WriteBatch(ctx, s.Convert(ld))
+}
+
+// WriteBatch is Write of a converted batch (Convert, DecodeBatch). q does
+// not change: a retry writes it again.
+func (s *Store) WriteBatch(ctx context.Context, q *Batch) (Result, error) {
 	for range maxRetiredRebuilds {
-		b := s.build(ld)
+		b := s.prepare(q)
 		res := Result{Duplicates: b.duplicates}
 		retired, err := s.ensureMonths(ctx, b.events)
 		if err != nil {
 			return res, err
 		}
 		if retired {
-			// A month of the batch is retired, as build did not know yet:
-			// build again, its records become rejected rows.
+			// A month of the batch is retired, as prepare did not know
+			// yet: prepare again, its records become rejected rows.
 			continue
 		}
 		err = s.writeItems(ctx, b.events, b.rejected, &res, true)
@@ -165,7 +171,6 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 		}
 		next := reps[0]
 		next.repeats = reps[1:]
-		next.tuple = s.appendTuple(nil, &next)
 		if retired, err := s.ensureMonths(ctx, []eventRow{next}); err != nil || retired {
 			return cmp.Or(err, errMonthRetired)
 		}
