@@ -99,19 +99,19 @@ func runClusterScenario(t *testing.T, faultName string, fault func(rc *testdb.Re
 	res := out.res
 	require.Empty(t, res.Refused, "requests refused (%v)", res.Examples)
 	require.Equal(t, int64(clusterEvents), res.AckedEvents(), "acknowledged events")
-	sent := time.Since(start)
+	took := time.Since(start)
 
 	// The test's own client learnt the slots before the fault: a fresh one
 	// reads the cluster as it is now (go-redis reloads a cluster client's
 	// slot map on MOVED, or every 60 s: a dead master sends no MOVED).
 	rdb = rc.Client()
-	v := drainAndCheck(ctx, t, dsn, rdb, prefix, gen, res)
+	v := drainAndCheck(ctx, t, dsn, rdb, prefix, sent{gen, res})
 	drained := time.Since(faultAt)
 	addrs := strings.Join(liveAddrs(rc), ",")
 	env := ctlEnv(dsn, addrs, prefix)
 	verifyEqual(ctx, t, env, month)
 	t.Logf("%s after %.1fs: cluster healthy again after %.2fs; %d events acknowledged in %.1fs, all stored once and counted once (%d in Redis) %.1fs after the fault; %d retries by the sender; collector log: %d lines mention Redis errors; load %s",
-		faultName, clusterFaultAfter.Seconds(), recovered.Seconds(), res.AckedEvents(), sent.Seconds(), v.RedisEvents, drained.Seconds(),
+		faultName, clusterFaultAfter.Seconds(), recovered.Seconds(), res.AckedEvents(), took.Seconds(), v.RedisEvents, drained.Seconds(),
 		sumRetries(res), redisErrorLines(col.Log()), loadgen.LoadAvg())
 
 	// analyticsctl rebuild against the cluster: a counter set wrong is
@@ -128,7 +128,7 @@ func runClusterScenario(t *testing.T, faultName string, fault func(rc *testdb.Re
 	code := ctl.Run(ctx, []string{"rebuild", "--force", "--month", month}, env, &stdout, &stderr)
 	require.Equal(t, ctl.ExitOK, code, "analyticsctl rebuild: %s%s", stdout.String(), stderr.String())
 	verifyEqual(ctx, t, env, month)
-	after := drainAndCheck(ctx, t, dsn, rdb, prefix, gen, res)
+	after := drainAndCheck(ctx, t, dsn, rdb, prefix, sent{gen, res})
 	require.Equal(t, v.RedisEvents, after.RedisEvents, "events counted in Redis after the rebuild")
 }
 

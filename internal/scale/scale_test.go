@@ -103,21 +103,36 @@ func verifyEqual(ctx context.Context, t *testing.T, env ctl.Env, month string) {
 	require.True(t, res.Equal(), "analyticsctl verify --month %s: %s", month, res.Summary())
 }
 
-// drainAndCheck waits until every acknowledged event is in PostgreSQL and
-// counted in Redis, then checks per request: nothing lost, nothing twice,
-// nothing unexpected, Redis = the ledger.
-func drainAndCheck(ctx context.Context, t *testing.T, dsn string, rdb redis.UniversalClient, prefix string, gen *loadgen.Generator, res *loadgen.Result) *loadgen.Verification {
+// sent is a phase of events sent: its generator and what happened.
+type sent struct {
+	gen *loadgen.Generator
+	res *loadgen.Result
+}
+
+// drainAndCheck waits until every acknowledged event of every phase is in
+// PostgreSQL and counted in Redis, then checks per request: nothing lost,
+// nothing twice, nothing unexpected, Redis = the ledger. Every phase's
+// events fall in the first phase's month, with its events per request.
+func drainAndCheck(ctx context.Context, t *testing.T, dsn string, rdb redis.UniversalClient, prefix string, phases ...sent) *loadgen.Verification {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
 	defer func() { _ = conn.Close(context.Background()) }()
+	gen := phases[0].gen
 	ch := &loadgen.Checker{Conn: conn, Redis: rdb, Layout: counters.Layout{Prefix: prefix}, Days: gen.Days()}
-	_, err = ch.WaitDrained(ctx, res.AckedEvents(), 200*time.Millisecond, 5*time.Minute)
+	var acked int64
+	var lp []loadgen.Phase
+	for _, p := range phases {
+		require.Equal(t, gen.PerRequest, p.gen.PerRequest)
+		acked += p.res.AckedEvents()
+		lp = append(lp, loadgen.Phase{Name: loadgen.PhaseHex(p.gen.IDs.Phase), Phase: p.gen.IDs.Phase, Result: p.res})
+	}
+	_, err = ch.WaitDrained(ctx, acked, 200*time.Millisecond, 5*time.Minute)
 	require.NoError(t, err, "drain")
-	v, err := ch.Verify(ctx, []loadgen.Phase{{Name: "load", Phase: gen.IDs.Phase, Result: res}}, gen.PerRequest)
+	v, err := ch.Verify(ctx, lp, gen.PerRequest)
 	require.NoError(t, err)
 	require.Empty(t, v.Problems(), "after the drain: %+v", v)
-	require.Equal(t, res.AckedEvents(), v.Ledger, "every acknowledged event stored once")
+	require.Equal(t, acked, v.Ledger, "every acknowledged event stored once")
 	require.Equal(t, v.Ledger, v.RedisEvents, "Redis counts every stored event once")
 	return v
 }
