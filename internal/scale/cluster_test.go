@@ -106,12 +106,12 @@ func runClusterScenario(t *testing.T, faultName string, fault func(rc *testdb.Re
 	// slot map on MOVED, or every 60 s: a dead master sends no MOVED).
 	rdb = rc.Client()
 	v := drainAndCheck(ctx, t, dsn, rdb, prefix, sent{gen, res})
-	drained := time.Since(faultAt)
+	drained, afterLast := time.Since(faultAt), time.Since(res.Last)
 	addrs := strings.Join(liveAddrs(rc), ",")
 	env := ctlEnv(dsn, addrs, prefix)
 	verifyEqual(ctx, t, env, month)
-	t.Logf("%s after %.1fs: cluster healthy again after %.2fs; %d events acknowledged in %.1fs, all stored once and counted once (%d in Redis) %.1fs after the fault; %d retries by the sender; collector log: %d lines mention Redis errors; load %s",
-		faultName, clusterFaultAfter.Seconds(), recovered.Seconds(), res.AckedEvents(), took.Seconds(), v.RedisEvents, drained.Seconds(),
+	t.Logf("%s after %.1fs: cluster healthy again after %.2fs; %d events acknowledged in %.1fs, all stored once and counted once (%d in Redis) %.1fs after the fault, %.1fs after the last acknowledgement; %d retries by the sender; collector log: %d lines mention Redis errors; load %s",
+		faultName, clusterFaultAfter.Seconds(), recovered.Seconds(), res.AckedEvents(), took.Seconds(), v.RedisEvents, drained.Seconds(), afterLast.Seconds(),
 		sumRetries(res), redisErrorLines(col.Log()), loadgen.LoadAvg())
 
 	// analyticsctl rebuild against the cluster: a counter set wrong is
