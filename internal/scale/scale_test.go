@@ -7,7 +7,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -136,8 +135,6 @@ func drainAndCheck(ctx context.Context, t *testing.T, dsn string, rdb redis.Univ
 	require.Equal(t, v.Ledger, v.RedisEvents, "Redis counts every stored event once")
 	return v
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // randomHex is 8 random hex digits.
 func randomHex() string {
