@@ -118,19 +118,8 @@ func (e *analyticsExporter) start(ctx context.Context, _ component.Host) error {
 		return fmt.Errorf("analytics exporter: postgres: %w", err)
 	}
 
-	ropts := &redis.UniversalOptions{
-		Addrs:    []string{e.cfg.Redis.Addr},
-		DB:       e.cfg.Redis.DB,
-		Username: e.cfg.Redis.Username,
-		Password: string(e.cfg.Redis.Password),
-	}
-	e.redisAddr = e.cfg.Redis.Addr
-	if len(e.cfg.Redis.Addrs) > 0 {
-		ropts.Addrs = e.cfg.Redis.Addrs
-		ropts.IsClusterMode = true
-		e.redisAddr = fmt.Sprint(e.cfg.Redis.Addrs)
-	}
-	rdb := redis.NewUniversalClient(ropts) // no I/O
+	rdb, redisAddr := newRedisClient(e.cfg.Redis) // no I/O
+	e.redisAddr = redisAddr
 
 	st := store.New(pool, rdb, store.Config{
 		Location: loc,
