@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
@@ -19,7 +20,8 @@ import (
 // by analytics_ensure_partition (once per month per Store: s.months caches
 // what it answered). Retention (analytics_drop_partitions_before, migration
 // 007) drops whole months and, in the same transaction, marks each one
-// retired in analytics_retired_months. A retired month is final: its rollups
+// retired in analytics_retired_months; their ledger rows are deleted after
+// that commits (analytics_purge_retired_ledger, migration 010). A retired month is final: its rollups
 // keep counting the events stored before, and no event of it is stored or
 // counted again, so a resend, a re-run backfill or a replay after retention
 // cannot count an event twice (its ledger row is gone with the month).
@@ -133,12 +135,20 @@ func (s *Store) EnsurePartitions(ctx context.Context, from, to time.Time) error 
 	return nil
 }
 
-// DropPartitionsBefore drops the partitions of analytics_events (and the
-// ledger rows) of every business month before the month of cutoff (in the
-// business time zone), marks those months retired, and returns the names of
-// the partitions dropped. Rollups are kept, and stay exact: from then on an
-// event of a retired month is kept as a rejected row (beyond_retention)
-// instead of being stored and counted again.
+// DropPartitionsBefore drops the partitions of analytics_events of every
+// business month before the month of cutoff (in the business time zone),
+// marks those months retired, then deletes their ledger rows
+// (PurgeRetiredLedger), and returns the names of the partitions dropped.
+// Rollups are kept, and stay exact: from then on an event of a retired
+// month is kept as a rejected row (beyond_retention) instead of being
+// stored and counted again.
+//
+// The drop holds analytics_events' ACCESS EXCLUSIVE lock until it commits,
+// so every writer's COPY waits for it: it is kept short (drop and marker
+// only, migration 010). The ledger purge, one sequential scan of the
+// ledger, runs after it in a transaction of its own that blocks no writer.
+// When the purge fails the months stay marked unpurged, and the next call
+// purges them (the error is returned with the names).
 func (s *Store) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
 	y, m, _ := cutoff.In(s.loc).Date()
 	rows, err := s.pool.Query(ctx, dropPartitionsSQL, time.Date(y, m, 1, 0, 0, 0, 0, time.UTC))
@@ -151,7 +161,25 @@ func (s *Store) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("store: drop partitions: %w", err)
 	}
+	if _, err := s.PurgeRetiredLedger(ctx); err != nil {
+		return names, err
+	}
 	return names, nil
+}
+
+// PurgeRetiredLedger deletes the event-id ledger rows of the retired months
+// whose ledger is not purged yet (analytics_purge_retired_ledger) and
+// returns how many it deleted; 0 when no month was pending or another
+// session is purging them right now. DropPartitionsBefore calls it.
+func (s *Store) PurgeRetiredLedger(ctx context.Context) (int64, error) {
+	var n pgtype.Int8
+	if err := s.pool.QueryRow(ctx, purgeLedgerSQL).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: purge the ledger rows of retired months: %w", err)
+	}
+	if n.Int64 > 0 {
+		s.logger.Info("deleted the event-id ledger rows of retired months", zap.Int64("rows", n.Int64))
+	}
+	return n.Int64, nil
 }
 
 // beyondRetention is the rejected row of e, an accepted record of business
