@@ -6,7 +6,7 @@ USING analytics_retired_months r
 WHERE r.ledger_purged_at IS NULL
   AND l.business_date >= r.month AND l.business_date < (r.month + interval '1 month')::date;
 
-DROP FUNCTION analytics_purge_retired_ledger();
+DROP FUNCTION analytics_purge_retired_ledger(integer);
 
 -- As in 007.
 CREATE OR REPLACE FUNCTION analytics_drop_partitions_before(cutoff date) RETURNS SETOF text
@@ -41,4 +41,4 @@ BEGIN
 END;
 $$;
 
-ALTER TABLE analytics_retired_months DROP COLUMN ledger_purged_at;
+ALTER TABLE analytics_retired_months DROP COLUMN ledger_purged_at, DROP COLUMN ledger_purge_block;

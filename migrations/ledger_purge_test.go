@@ -39,7 +39,9 @@ func TestLedgerPurgeMigration(t *testing.T) {
 	}
 	purge := func() *int64 {
 		var n *int64
-		require.NoError(t, conn.QueryRow(ctx, `SELECT analytics_purge_retired_ledger()`).Scan(&n))
+		var more bool
+		require.NoError(t, conn.QueryRow(ctx, `SELECT deleted, more FROM analytics_purge_retired_ledger()`).Scan(&n, &more))
+		assert.False(t, more, "a small ledger: one call")
 		return n
 	}
 	// 009: the drop deletes the ledger rows itself.
@@ -61,7 +63,7 @@ func TestLedgerPurgeMigration(t *testing.T) {
 	tx, err := other.Begin(ctx)
 	require.NoError(t, err)
 	var n int64
-	require.NoError(t, tx.QueryRow(ctx, `SELECT analytics_purge_retired_ledger()`).Scan(&n))
+	require.NoError(t, tx.QueryRow(ctx, `SELECT deleted FROM analytics_purge_retired_ledger()`).Scan(&n))
 	assert.Equal(t, int64(2), n)
 	assert.Nil(t, purge(), "another session holds the purge")
 	require.NoError(t, tx.Rollback(ctx))
@@ -87,6 +89,33 @@ func TestLedgerPurgeMigration(t *testing.T) {
 	assert.Equal(t, before, texts(t, conn, `SELECT retired_at::text FROM analytics_retired_months WHERE month = '2025-11-01'`))
 	assert.Equal(t, int64(1), *purge())
 	assert.Equal(t, []string{"d1", "j1"}, ledger())
+
+	// A ledger of many pages, one page per call: the purge goes on from
+	// the page it reached, and only the last call marks the month purged.
+	exec(t, conn, `INSERT INTO analytics_event_ids (product, event_id, business_date)
+		SELECT 'ai_chatbot', 'bulk-' || i, CASE WHEN i % 2 = 0 THEN DATE '2025-11-20' ELSE DATE '2025-12-20' END
+		FROM generate_series(1, 3000) i`)
+	exec(t, conn, `UPDATE analytics_retired_months SET ledger_purged_at = NULL, ledger_purge_block = 0 WHERE month = '2025-11-01'`)
+	var pages int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT pg_relation_size('analytics_event_ids') / 8192`).Scan(&pages))
+	require.Greater(t, pages, int64(5))
+	var total, calls int64
+	for more := true; more; calls++ {
+		var d int64
+		require.NoError(t, conn.QueryRow(ctx, `SELECT deleted, more FROM analytics_purge_retired_ledger(1)`).Scan(&d, &more))
+		total += d
+		var block int64
+		require.NoError(t, conn.QueryRow(ctx, `SELECT ledger_purge_block FROM analytics_retired_months WHERE month = '2025-11-01'`).Scan(&block))
+		assert.Equal(t, calls+1, block, "call %d", calls+1)
+		if more {
+			assert.Equal(t, []string{"2025-10-01 purged", "2025-11-01 pending"}, purged())
+		}
+	}
+	assert.Equal(t, pages, calls, "one call per page")
+	assert.Equal(t, int64(1500), total)
+	assert.Equal(t, []string{"2025-10-01 purged", "2025-11-01 purged"}, purged())
+	assert.Zero(t, len(texts(t, conn, `SELECT event_id FROM analytics_event_ids WHERE business_date < '2025-12-01'`)))
+	exec(t, conn, `DELETE FROM analytics_event_ids WHERE event_id LIKE 'bulk-%'`)
 
 	// Reverted with December dropped and not purged: its ledger rows go.
 	assert.Equal(t, []string{"analytics_events_2025_12"}, texts(t, conn, `SELECT analytics_drop_partitions_before('2026-01-15')`))

@@ -85,7 +85,7 @@ func TestLedgerPurgeAfterDrop(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = purging.Rollback(ctx) }()
 	var deleted int64
-	require.NoError(t, purging.QueryRow(ctx, `SELECT analytics_purge_retired_ledger()`).Scan(&deleted))
+	require.NoError(t, purging.QueryRow(ctx, `SELECT deleted FROM analytics_purge_retired_ledger()`).Scan(&deleted))
 	assert.Equal(t, int64(2), deleted)
 
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second) // a bound on being stuck, not on speed
@@ -101,6 +101,47 @@ func TestLedgerPurgeAfterDrop(t *testing.T) {
 	require.NoError(t, purging.Commit(ctx))
 	assert.Equal(t, []string{"j1"}, e.ids(t))
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_retired_months WHERE ledger_purged_at IS NULL`))
+}
+
+// TestLedgerPurgeResumes: a purge cut short (its context ended) leaves the
+// month pending and the pages it reached recorded; the next call goes on
+// from there and finishes, deleting every ledger row of the month once.
+func TestLedgerPurgeResumes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.store()
+	s.purgeBlocks = 2
+	require.NoError(t, s.EnsurePartitions(ctx, ts("2025-11-01T00:00:00Z"), ts("2025-12-15T00:00:00Z")))
+	_, err := e.pool.Exec(ctx, `INSERT INTO analytics_event_ids (product, event_id, business_date)
+		SELECT 'ai_chatbot', 'id-' || i, CASE WHEN i % 3 = 0 THEN DATE '2025-11-20' ELSE DATE '2025-12-20' END
+		FROM generate_series(1, 6000) i`)
+	require.NoError(t, err)
+	pages := e.count(t, `SELECT (pg_relation_size('analytics_event_ids') / 8192)::int`)
+	require.Greater(t, pages, 20)
+
+	// The drop alone, then a purge cut short after its first call (one call
+	// by hand), and one whose context has ended: it does nothing.
+	_, err = e.pool.Exec(ctx, `SELECT analytics_drop_partitions_before('2025-12-01')`)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, `SELECT deleted FROM analytics_purge_retired_ledger(2)`)
+	require.NoError(t, err)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = s.PurgeRetiredLedger(cctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 2, e.count(t, `SELECT ledger_purge_block::int FROM analytics_retired_months WHERE ledger_purged_at IS NULL`),
+		"pending, two pages done")
+	left := e.count(t, `SELECT count(*) FROM analytics_event_ids WHERE business_date < '2025-12-01'`)
+	assert.Less(t, left, 2000, "the first pages are purged")
+	assert.Positive(t, left)
+
+	n, err := s.PurgeRetiredLedger(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(left), n, "the rest, once")
+	assert.Zero(t, e.count(t, `SELECT count(*) FROM analytics_event_ids WHERE business_date < '2025-12-01'`))
+	assert.Equal(t, 4000, e.count(t, `SELECT count(*) FROM analytics_event_ids`))
+	assert.Zero(t, e.count(t, `SELECT count(*) FROM analytics_retired_months WHERE ledger_purged_at IS NULL`))
 }
 
 // ids lists the ledger's event ids.
