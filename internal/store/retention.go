@@ -21,11 +21,13 @@ import (
 // by analytics_ensure_partition (once per month per Store: s.months caches
 // what it answered). Retention (analytics_drop_partitions_before, migration
 // 007) drops whole months and, in the same transaction, marks each one
-// retired in analytics_retired_months; their ledger rows are deleted after
-// that commits (analytics_purge_retired_ledger, migration 010). A retired month is final: its rollups
-// keep counting the events stored before, and no event of it is stored or
-// counted again, so a resend, a re-run backfill or a replay after retention
-// cannot count an event twice (its ledger row is gone with the month).
+// retired in analytics_retired_months; their ledger rows are deleted once
+// that has committed (analytics_purge_retired_ledger, migration 010). A
+// retired month is final: its rollups keep counting the events stored
+// before, and no event of it is stored or counted again, so a resend, a
+// re-run backfill or a replay after retention cannot count an event twice
+// (its ledger row is gone with the month; until the purge has reached it, a
+// resend of a known id is a duplicate, which counts nothing either).
 //
 // The store learns that a month is retired from analytics_ensure_partition,
 // which returns NULL for it (and never creates its partition again), and
