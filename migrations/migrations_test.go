@@ -268,7 +268,7 @@ func TestOutboxQuarantineMigration(t *testing.T) {
 	assert.Equal(t, []string{`{"not": "rows"}`}, texts(t, conn, `SELECT deltas::text FROM analytics_redis_outbox`))
 	assert.Empty(t, texts(t, conn, `SELECT column_name::text FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'analytics_redis_outbox' AND column_name LIKE 'quarantined%'`))
-	require.NoError(t, migrations.Up(dsn))
+	require.NoError(t, migrations.To(dsn, 9))
 	v, dirty, err := migrations.Version(dsn)
 	require.NoError(t, err)
 	assert.Equal(t, []any{uint(9), false}, []any{v, dirty})

@@ -128,9 +128,10 @@
 // # Retention
 //
 // analytics_events is partitioned by business month. Retention
-// (DropPartitionsBefore) drops whole months with their ledger rows and
-// keeps their rollups; each dropped month is marked retired
-// (analytics_retired_months, migration 007) in the same transaction. A
+// (DropPartitionsBefore) drops whole months and keeps their rollups; each
+// dropped month is marked retired (analytics_retired_months, migration 007)
+// in the same transaction, and its ledger rows are deleted right after, in
+// short transactions of their own that block no writer (migration 010). A
 // retired month is final: an accepted record of it is stored in the rejected
 // table with reason beyond_retention and counted nowhere, and its partition
 // is never created again, so a resend, backfill or replay after retention

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/catalog"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
@@ -19,10 +21,13 @@ import (
 // by analytics_ensure_partition (once per month per Store: s.months caches
 // what it answered). Retention (analytics_drop_partitions_before, migration
 // 007) drops whole months and, in the same transaction, marks each one
-// retired in analytics_retired_months. A retired month is final: its rollups
-// keep counting the events stored before, and no event of it is stored or
-// counted again, so a resend, a re-run backfill or a replay after retention
-// cannot count an event twice (its ledger row is gone with the month).
+// retired in analytics_retired_months; their ledger rows are deleted once
+// that has committed (analytics_purge_retired_ledger, migration 010). A
+// retired month is final: its rollups keep counting the events stored
+// before, and no event of it is stored or counted again, so a resend, a
+// re-run backfill or a replay after retention cannot count an event twice
+// (its ledger row is gone with the month; until the purge has reached it, a
+// resend of a known id is a duplicate, which counts nothing either).
 //
 // The store learns that a month is retired from analytics_ensure_partition,
 // which returns NULL for it (and never creates its partition again), and
@@ -133,12 +138,20 @@ func (s *Store) EnsurePartitions(ctx context.Context, from, to time.Time) error 
 	return nil
 }
 
-// DropPartitionsBefore drops the partitions of analytics_events (and the
-// ledger rows) of every business month before the month of cutoff (in the
-// business time zone), marks those months retired, and returns the names of
-// the partitions dropped. Rollups are kept, and stay exact: from then on an
-// event of a retired month is kept as a rejected row (beyond_retention)
-// instead of being stored and counted again.
+// DropPartitionsBefore drops the partitions of analytics_events of every
+// business month before the month of cutoff (in the business time zone),
+// marks those months retired, then deletes their ledger rows
+// (PurgeRetiredLedger), and returns the names of the partitions dropped.
+// Rollups are kept, and stay exact: from then on an event of a retired
+// month is kept as a rejected row (beyond_retention) instead of being
+// stored and counted again.
+//
+// The drop holds analytics_events' ACCESS EXCLUSIVE lock until it commits,
+// so every writer's COPY waits for it: it is kept short (drop and marker
+// only, migration 010). The ledger purge, one pass over the ledger, runs
+// after it in short transactions of its own that block no writer. When the
+// purge fails or ctx ends, the months stay marked unpurged and the next
+// call goes on with them (the error is returned with the names).
 func (s *Store) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
 	y, m, _ := cutoff.In(s.loc).Date()
 	rows, err := s.pool.Query(ctx, dropPartitionsSQL, time.Date(y, m, 1, 0, 0, 0, 0, time.UTC))
@@ -151,8 +164,41 @@ func (s *Store) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("store: drop partitions: %w", err)
 	}
+	if _, err := s.PurgeRetiredLedger(ctx); err != nil {
+		return names, err
+	}
 	return names, nil
 }
+
+// PurgeRetiredLedger deletes the event-id ledger rows of the retired months
+// whose ledger is not purged yet (analytics_purge_retired_ledger, one range
+// of purgeBlocks ledger pages per call and transaction, until the end of the
+// ledger) and returns how many it deleted. It stops early, with nothing
+// lost, when another session is purging (that one finishes the work) or
+// ctx ends (an error; the next call goes on from the page it reached).
+// DropPartitionsBefore calls it.
+func (s *Store) PurgeRetiredLedger(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var n pgtype.Int8
+		var more bool
+		if err := s.pool.QueryRow(ctx, purgeLedgerSQL, cmp.Or(s.purgeBlocks, purgeBlocks)).Scan(&n, &more); err != nil {
+			return total, fmt.Errorf("store: purge the ledger rows of retired months (%d deleted so far): %w", total, err)
+		}
+		total += n.Int64
+		if !n.Valid || !more {
+			break
+		}
+	}
+	if total > 0 {
+		s.logger.Info("deleted the event-id ledger rows of retired months", zap.Int64("rows", total))
+	}
+	return total, nil
+}
+
+// purgeBlocks is how many ledger pages one purge call scans: 128 MiB, about
+// 1.3M ledger rows, a transaction of well under a second on an idle machine.
+const purgeBlocks = 16384
 
 // beyondRetention is the rejected row of e, an accepted record of business
 // month st retired (retention dropped its raw events). Its dedup key is of

@@ -64,4 +64,5 @@ const (
 	ensurePartitionSQL = `SELECT analytics_ensure_partition($1::date)` // NULL: the month is retired
 	retiredAtSQL       = `SELECT retired_at FROM analytics_retired_months WHERE month = $1::date`
 	dropPartitionsSQL  = `SELECT analytics_drop_partitions_before($1::date)`
+	purgeLedgerSQL     = `SELECT deleted, more FROM analytics_purge_retired_ledger($1)` // deleted NULL: another session is purging
 )

@@ -43,6 +43,9 @@ type Store struct {
 	redisDown  atomic.Bool
 	probeFirst atomic.Int32 // batches left that look their ids up before copying
 	outbox     outboxState  // outbox rows left in place (outbox.go)
+	// purgeBlocks is the ledger pages of one purge call (0: purgeBlocks;
+	// tests make it small).
+	purgeBlocks int32
 }
 
 // New returns a Store writing through pool and rdb. It does no I/O.

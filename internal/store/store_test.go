@@ -776,6 +776,6 @@ func TestMigrationDownUp(t *testing.T) {
 	require.NoError(t, migrations.Up(dsn))
 	v, dirty, err = migrations.Version(dsn)
 	require.NoError(t, err)
-	assert.Equal(t, []any{uint(9), false}, []any{v, dirty})
+	assert.Equal(t, []any{uint(10), false}, []any{v, dirty})
 	assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM analytics_retired_months`))
 }
