@@ -60,8 +60,8 @@ faults: build ## Fault and abuse suite on the built collector, full variants, tw
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./receiver/trackreceiver/
 
 .PHONY: test-scale
-test-scale: build ## Scale tests (docs/scaling.md): a Redis Cluster through a failover and a killed master, analytics-stats on a PostgreSQL hot standby, partitions at scale (internal/scale)
-	OTELCOL_SCALE=1 OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -p 1 -timeout 60m -run 'TestScale|TestNewRedisClientCluster' ./internal/scale/ ./exporter/analyticsexporter/
+test-scale: build ## Scale tests (docs/scaling.md): a Redis Cluster through a failover and a killed master, analytics-stats on a PostgreSQL hot standby, partitions at scale, 10M events by default (OTELCOL_SCALE_PART_EVENTS; internal/scale)
+	OTELCOL_SCALE=1 OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -p 1 -timeout 90m -run 'TestScale|TestPartitions|TestNewRedisClientCluster' ./internal/scale/ ./exporter/analyticsexporter/
 
 .PHONY: bench
 bench: ## Run the benchmarks (see BENCHMARKS.md)
