@@ -238,6 +238,7 @@ func (h *handler) loadMonth(ctx context.Context, m Month) (Metrics, DataStatus, 
 		Complete:    !h.now().Before(m.End(h.loc)),
 		Rejected:    data.Rejected,
 		LastWritten: data.LastWritten,
+		Replica:     data.Replica,
 	}
 	return ComputeMetrics(data.Totals, h.costFen), st, nil
 }
@@ -302,12 +303,12 @@ type dayMetrics struct {
 	metrics Metrics
 }
 
-func (h *handler) loadDays(ctx context.Context, from, to time.Time) ([]dayMetrics, error) {
+func (h *handler) loadDays(ctx context.Context, from, to time.Time) ([]dayMetrics, Replica, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	rows, err := h.q.Daily(ctx, from, to)
+	rows, rep, err := h.q.Daily(ctx, from, to)
 	if err != nil {
-		return nil, err
+		return nil, rep, err
 	}
 	byDay := map[string]Totals{}
 	for _, r := range rows {
@@ -321,7 +322,7 @@ func (h *handler) loadDays(ctx context.Context, from, to time.Time) ([]dayMetric
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 		out = append(out, dayMetrics{date: d, metrics: ComputeMetrics(byDay[d.Format(time.DateOnly)], h.costFen)})
 	}
-	return out, nil
+	return out, rep, nil
 }
 
 func (h *handler) daily(w http.ResponseWriter, r *http.Request) {
@@ -360,7 +361,7 @@ func (h *handler) daily(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid range: %d days, at most %d", days, maxDailyDays))
 		return
 	}
-	days, err := h.loadDays(r.Context(), from, to)
+	days, rep, err := h.loadDays(r.Context(), from, to)
 	if err != nil {
 		h.writeBackendError(w, r, err)
 		return
@@ -371,6 +372,7 @@ func (h *handler) daily(w http.ResponseWriter, r *http.Request) {
 		To:       to.Format(time.DateOnly),
 		Timezone: h.loc.String(),
 		Days:     make([]DayJSON, 0, len(days)),
+		Standby:  v.standby(rep),
 	}
 	for _, d := range days {
 		out.Days = append(out.Days, v.day(d.date, d.metrics))

@@ -62,6 +62,9 @@ type LiveJSON struct {
 	AsOf  string     `json:"as_of"`
 	Day   LivePeriod `json:"day"`
 	Month LivePeriod `json:"month"`
+	// Standby is set when the rollups were read from a hot standby (source
+	// "postgres" only), as in the month endpoints' data.standby.
+	Standby *StandbyJSON `json:"standby,omitempty"`
 }
 
 // LivePeriod is one period of /api/analytics/live: the case study's
@@ -81,6 +84,9 @@ type liveData struct {
 	source, reason    string
 	day, month        Totals
 	dayAgents, agents AgentTotals
+	// replica: how far the standby the rollups were read from has
+	// replayed; zero from Redis or a primary.
+	replica Replica
 }
 
 // live serves GET /api/analytics/live?date=YYYY-MM-DD&lang=.
@@ -188,8 +194,8 @@ func (h *handler) readPostgres(ctx context.Context, date time.Time) (liveData, e
 	if err != nil {
 		return d, err
 	}
-	d.month = data.Totals
-	rows, err := h.q.Daily(ctx, date, date)
+	d.month, d.replica = data.Totals, data.Replica
+	rows, _, err := h.q.Daily(ctx, date, date)
 	if err != nil {
 		return d, err
 	}
@@ -231,6 +237,7 @@ func (v view) live(date, now time.Time, d liveData) LiveJSON {
 		AsOf:     now.In(v.loc).Format(time.RFC3339),
 		Day:      v.livePeriod(FormatDay(date, v.lang), d.day, d.dayAgents),
 		Month:    v.livePeriod(FormatPeriod(m, v.lang), d.month, d.agents),
+		Standby:  v.standby(d.replica),
 	}
 }
 

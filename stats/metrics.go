@@ -175,5 +175,8 @@ type DataStatus struct {
 	// Rejected records of the month not counted (see queryRejected).
 	Rejected int64
 	// LastWritten is the last write to the month's rollups; zero if none.
+	// On a standby: the last write it has replayed (see Replica).
 	LastWritten time.Time
+	// Replica is set when the numbers come from a hot standby.
+	Replica Replica
 }

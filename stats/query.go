@@ -55,6 +55,17 @@ FROM analytics_daily_rollup
 WHERE business_date >= $1 AND business_date <= $2
 ORDER BY business_date, event_name`
 
+	// queryReplica says whether the connection reads a hot standby and how
+	// far its replay has come: the commit time of the last transaction it
+	// replayed, and whether it holds WAL it has received and not replayed
+	// (replay lagging or paused). A standby cut off from its primary
+	// receives nothing and cannot know it is behind: readers still see how
+	// far it has replayed.
+	queryReplica = `
+SELECT pg_is_in_recovery(),
+       pg_last_xact_replay_timestamp(),
+       pg_is_in_recovery() AND coalesce(pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn(), false)`
+
 	queryPing = `SELECT 1`
 )
 
@@ -69,6 +80,21 @@ type MonthData struct {
 	LastWritten time.Time
 	// Rejected is the number of rejected, not replayed, records of the month.
 	Rejected int64
+	// Replica says whether the numbers come from a hot standby, and how
+	// far it has replayed; zero on a primary.
+	Replica Replica
+}
+
+// Replica is what a hot standby says of its replay.
+type Replica struct {
+	// Standby: the connection reads a hot standby (pg_is_in_recovery).
+	Standby bool
+	// ReplayedAt is the commit time of the last transaction the standby
+	// replayed (pg_last_xact_replay_timestamp); zero if it has replayed
+	// none since it started.
+	ReplayedAt time.Time
+	// Behind: it has received WAL it has not replayed yet.
+	Behind bool
 }
 
 // AgentTotals are counter values by agent id, then event name.
@@ -107,12 +133,13 @@ type Queries struct {
 // NewQueries wraps a pool.
 func NewQueries(pool *pgxpool.Pool) *Queries { return &Queries{pool: pool} }
 
-// Month reads a month's totals, last write and rejected count in one round
-// trip (a pgx batch).
+// Month reads a month's totals, last write, rejected count and, on a hot
+// standby, how far it has replayed, in one round trip (a pgx batch).
 func (q *Queries) Month(ctx context.Context, m Month, loc *time.Location) (MonthData, error) {
 	var b pgx.Batch
 	b.Queue(queryMonthTotals, m.FirstDay(), m.Next().FirstDay())
 	b.Queue(queryRejected, m.Start(loc), m.End(loc))
+	b.Queue(queryReplica)
 	br := q.pool.SendBatch(ctx, &b)
 	data, err := readMonth(br)
 	if cerr := br.Close(); err == nil && cerr != nil {
@@ -151,7 +178,23 @@ func readMonth(br pgx.BatchResults) (MonthData, error) {
 	if err := br.QueryRow().Scan(&data.Rejected); err != nil {
 		return data, err
 	}
-	return data, nil
+	data.Replica, err = readReplica(br)
+	return data, err
+}
+
+// readReplica reads the answer to queryReplica.
+func readReplica(br pgx.BatchResults) (Replica, error) {
+	var (
+		rep      Replica
+		replayed *time.Time
+	)
+	if err := br.QueryRow().Scan(&rep.Standby, &replayed, &rep.Behind); err != nil {
+		return Replica{}, err
+	}
+	if rep.Standby && replayed != nil {
+		rep.ReplayedAt = *replayed
+	}
+	return rep, nil
 }
 
 // Agents reads a month's per-agent totals.
@@ -187,11 +230,27 @@ func (q *Queries) AgentsBetween(ctx context.Context, from, to time.Time) (AgentT
 	return out, nil
 }
 
-// Daily reads the daily rollup rows of the days from..to (inclusive).
-func (q *Queries) Daily(ctx context.Context, from, to time.Time) ([]DayRow, error) {
-	rows, err := q.pool.Query(ctx, queryDaily, from, to)
+// Daily reads the daily rollup rows of the days from..to (inclusive) and,
+// on a hot standby, how far it has replayed, in one round trip.
+func (q *Queries) Daily(ctx context.Context, from, to time.Time) ([]DayRow, Replica, error) {
+	var b pgx.Batch
+	b.Queue(queryDaily, from, to)
+	b.Queue(queryReplica)
+	br := q.pool.SendBatch(ctx, &b)
+	out, rep, err := readDaily(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	if err != nil {
-		return nil, pgErr(err)
+		return nil, Replica{}, pgErr(err)
+	}
+	return out, rep, nil
+}
+
+func readDaily(br pgx.BatchResults) ([]DayRow, Replica, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, Replica{}, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DayRow, error) {
 		var d DayRow
@@ -199,9 +258,10 @@ func (q *Queries) Daily(ctx context.Context, from, to time.Time) ([]DayRow, erro
 		return d, err
 	})
 	if err != nil {
-		return nil, pgErr(err)
+		return nil, Replica{}, err
 	}
-	return out, nil
+	rep, err := readReplica(br)
+	return out, rep, err
 }
 
 // Ping checks that PostgreSQL answers.

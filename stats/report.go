@@ -42,6 +42,7 @@ type labels struct {
 	Agent, Messages, Transfers, Online, TicketsClosed                             string
 	Complete, Incomplete, Rejected, LastWritten, Never, Timezone                  string
 	Today, Source, LiveRedis, LivePostgres, AsOf                                  string
+	Ended, NotEnded, ReadFromStandby, StandbyNoReplay, StandbyBehind              string
 }
 
 var pageLabels = map[Lang]labels{
@@ -59,6 +60,8 @@ var pageLabels = map[Lang]labels{
 		Complete: "本月已结束，数据完整", Incomplete: "本月尚未结束，数据截至目前", Rejected: "被拒绝未计入的事件",
 		LastWritten: "数据最后写入", Never: "暂无写入记录", Timezone: "业务时区",
 		Today: "今日实时", Source: "数据来源", LiveRedis: "Redis 实时计数", LivePostgres: "PostgreSQL 汇总表", AsOf: "更新于",
+		Ended: "本月已结束", NotEnded: "本月尚未结束",
+		ReadFromStandby: "读自备库，已回放至", StandbyNoReplay: "读自备库，启动以来尚未回放事务", StandbyBehind: "尚有已接收未回放的写入，主库数据更新",
 	},
 	LangEN: {
 		Title: "Customer service monthly report", Story: "Summary", AI: "AI chatbot", Agents: "Agent workbench", Tickets: "Tickets",
@@ -74,6 +77,9 @@ var pageLabels = map[Lang]labels{
 		Complete: "The month has ended; the data is complete", Incomplete: "The month has not ended; the data is as of now",
 		Rejected: "Rejected events not counted", LastWritten: "Last written", Never: "nothing written yet", Timezone: "Business time zone",
 		Today: "Today, live", Source: "Source", LiveRedis: "Redis live counters", LivePostgres: "PostgreSQL rollups", AsOf: "Updated",
+		Ended: "The month has ended", NotEnded: "The month has not ended",
+		ReadFromStandby: "Read from a standby replayed up to", StandbyNoReplay: "Read from a standby that has replayed no transaction since it started",
+		StandbyBehind: "it holds writes not replayed yet: the primary has newer numbers",
 	},
 }
 
@@ -105,6 +111,25 @@ type reportPage struct {
 	// LivePollMS milliseconds.
 	Live       *LiveJSON
 	LivePollMS int64
+	// Standby, StandbyAt, Behind: the numbers come from a hot standby
+	// replayed up to StandbyAt (empty: no transaction replayed since it
+	// started), behind its primary if Behind (then the page calls the month
+	// neither complete nor "as of now").
+	Standby, Behind bool
+	StandbyAt       string
+}
+
+// setStatus fills the page's "about the data" lines from st.
+func (p *reportPage) setStatus(st DataStatus, loc *time.Location) {
+	if !st.LastWritten.IsZero() {
+		p.LastWritten = formatTimestamp(st.LastWritten, loc)
+	}
+	if rep := st.Replica; rep.Standby {
+		p.Standby, p.Behind = true, rep.Behind
+		if !rep.ReplayedAt.IsZero() {
+			p.StandbyAt = formatTimestamp(rep.ReplayedAt, loc)
+		}
+	}
 }
 
 // livePoll is how often the report's "today" panel asks
@@ -158,7 +183,7 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 		h.writeBackendError(w, r, err)
 		return
 	}
-	days, err := h.loadDays(r.Context(), p.month.FirstDay(), p.month.Next().FirstDay().AddDate(0, 0, -1))
+	days, _, err := h.loadDays(r.Context(), p.month.FirstDay(), p.month.Next().FirstDay().AddDate(0, 0, -1))
 	if err != nil {
 		h.writeBackendError(w, r, err)
 		return
@@ -173,9 +198,7 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 		Agents: v.agents(rows, st).Agents,
 		Chart:  buildChart(days),
 	}
-	if !st.LastWritten.IsZero() {
-		page.LastWritten = formatTimestamp(st.LastWritten, h.loc)
-	}
+	page.setStatus(st, h.loc)
 	if now, today := h.today(); MonthOf(now, h.loc) == p.month {
 		d, err := h.loadLive(r.Context(), today)
 		if err != nil {

@@ -9,7 +9,9 @@ import (
 // sentence. A clause whose metric has no data is left out, a sentence with
 // nothing to say is left out, and the story ends with the data status: is
 // the month complete, how many records were rejected, when the data was
-// last written.
+// last written, and, read from a hot standby, how far it has replayed. A
+// standby that holds writes it has not replayed yet (Replica.Behind) is
+// not said to be complete or "as of now": the primary has newer numbers.
 //
 // The Chinese template, with the seed's spacing (a space between a number
 // and its unit in the running text):
@@ -87,9 +89,14 @@ func storyZH(m Metrics, st DataStatus, loc *time.Location) string {
 	// The trust footer.
 	period := FormatPeriod(st.Month, LangZH)
 	b.WriteString("（数据说明：")
-	if st.Complete {
+	switch {
+	case st.Replica.Behind && st.Complete:
+		b.WriteString(period + "已结束") // not "complete": see the replica clause
+	case st.Replica.Behind:
+		b.WriteString(period + "尚未结束") // not "as of now"
+	case st.Complete:
 		b.WriteString(period + "已结束，数据完整")
-	} else {
+	default:
 		b.WriteString(period + "尚未结束，数据截至目前")
 	}
 	b.WriteString("；被拒绝未计入的事件 " + FormatCount(st.Rejected) + " 条")
@@ -97,6 +104,16 @@ func storyZH(m Metrics, st DataStatus, loc *time.Location) string {
 		b.WriteString("；暂无写入记录")
 	} else {
 		b.WriteString("；数据最后写入于 " + formatTimestamp(st.LastWritten, loc) + "（" + loc.String() + "）")
+	}
+	if rep := st.Replica; rep.Standby {
+		if rep.ReplayedAt.IsZero() {
+			b.WriteString("；读自备库，启动以来尚未回放事务")
+		} else {
+			b.WriteString("；读自备库，已回放至 " + formatTimestamp(rep.ReplayedAt, loc))
+		}
+		if rep.Behind {
+			b.WriteString("，尚有已接收未回放的写入，主库数据更新")
+		}
 	}
 	b.WriteString("。）")
 	return b.String()
@@ -163,9 +180,14 @@ func storyEN(m Metrics, st DataStatus, loc *time.Location) string {
 
 	period := FormatPeriod(st.Month, LangEN)
 	f := "(About the data: "
-	if st.Complete {
+	switch {
+	case st.Replica.Behind && st.Complete:
+		f += period + " has ended" // not "complete": see the replica clause
+	case st.Replica.Behind:
+		f += period + " has not ended yet" // not "as of now"
+	case st.Complete:
 		f += period + " has ended and its data is complete"
-	} else {
+	default:
 		f += period + " has not ended yet; the data is as of now"
 	}
 	f += "; " + FormatCount(st.Rejected) + plural(st.Rejected, " rejected event was", " rejected events were") + " not counted"
@@ -173,6 +195,16 @@ func storyEN(m Metrics, st DataStatus, loc *time.Location) string {
 		f += "; nothing has been written yet"
 	} else {
 		f += "; last written " + formatTimestamp(st.LastWritten, loc) + " (" + loc.String() + ")"
+	}
+	if rep := st.Replica; rep.Standby {
+		if rep.ReplayedAt.IsZero() {
+			f += "; read from a standby that has replayed no transaction since it started"
+		} else {
+			f += "; read from a standby replayed up to " + formatTimestamp(rep.ReplayedAt, loc)
+		}
+		if rep.Behind {
+			f += ", which holds writes not replayed yet: the primary has newer numbers"
+		}
 	}
 	parts = append(parts, f+".)")
 	return strings.Join(parts, " ")

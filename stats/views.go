@@ -80,6 +80,19 @@ type DataStatusJSON struct {
 	// LastWrittenAt: the last write to the month's rollups, RFC 3339 in the
 	// business time zone; null when nothing was written.
 	LastWrittenAt *string `json:"last_written_at"`
+	// Standby is set when the numbers come from a hot standby: how far it
+	// has replayed, and whether it holds writes not replayed yet.
+	Standby *StandbyJSON `json:"standby,omitempty"`
+}
+
+// StandbyJSON is Replica for the JSON bodies.
+type StandbyJSON struct {
+	// ReplayedUpTo: commit time of the last transaction replayed, RFC 3339
+	// in the business time zone; null if none yet.
+	ReplayedUpTo *string `json:"replayed_up_to"`
+	// Behind: writes received and not replayed yet (replay lagging or
+	// paused): newer numbers exist on the primary.
+	Behind bool `json:"behind"`
 }
 
 // Metric is a number with its unit and display string; Value is null when
@@ -169,6 +182,9 @@ type DailyJSON struct {
 	To       string    `json:"to"`
 	Timezone string    `json:"timezone"`
 	Days     []DayJSON `json:"days"`
+	// Standby is set when the rollups were read from a hot standby, as in
+	// the month endpoints' data.standby.
+	Standby *StandbyJSON `json:"standby,omitempty"`
 }
 
 // view builds the bodies in one language.
@@ -233,6 +249,20 @@ func (v view) status(st DataStatus) DataStatusJSON {
 	if !st.LastWritten.IsZero() {
 		s := st.LastWritten.In(v.loc).Format(time.RFC3339)
 		out.LastWrittenAt = &s
+	}
+	out.Standby = v.standby(st.Replica)
+	return out
+}
+
+// standby is rep for the JSON bodies; nil on a primary.
+func (v view) standby(rep Replica) *StandbyJSON {
+	if !rep.Standby {
+		return nil
+	}
+	out := &StandbyJSON{Behind: rep.Behind}
+	if !rep.ReplayedAt.IsZero() {
+		s := rep.ReplayedAt.In(v.loc).Format(time.RFC3339)
+		out.ReplayedUpTo = &s
 	}
 	return out
 }

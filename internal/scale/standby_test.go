@@ -91,8 +91,11 @@ func statsPaths(month string) []string {
 // analytics-stats runs twice, on the primary and on a hot standby of it.
 // Once replication has caught up, every endpoint answers the same from
 // both. With a big month in the rollups the standby's latency is measured.
-// With replay paused, the standby keeps answering the numbers it has
-// replayed, and the test records what its "last written" says.
+// Every body from the standby says so (data.standby, the story's clause,
+// the report's line): caught up, "behind" is false and the bodies are the
+// primary's once that is removed. With replay paused, the standby keeps
+// answering the numbers it has replayed, and says it is behind: the
+// primary has newer numbers.
 func TestScaleStatsOnStandby(t *testing.T) {
 	bin := needScale(t)
 	statsBin := statsBinary(t, bin)
@@ -198,10 +201,60 @@ func TestScaleStatsOnStandby(t *testing.T) {
 	var replayed time.Time
 	require.NoError(t, sc.QueryRow(ctx, `SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp()`).Scan(&behind, &replayed))
 	require.True(t, behind, "the standby has received WAL it has not replayed")
+	// What the standby says of itself: behind, replayed up to its last
+	// replayed transaction (to the second, in the business time zone).
+	loc, err := time.LoadLocation(counters.DefaultTimeZone)
+	require.NoError(t, err)
+	wantUpTo := replayed.In(loc).Format(time.RFC3339)
+	wantAt := replayed.In(loc).Format(time.DateTime)
+	require.Nil(t, primaryNow.Data.Standby, "the primary's summary has no data.standby")
+	require.NotNil(t, standbyNow.Data.Standby, "the standby's summary has data.standby")
+	require.True(t, standbyNow.Data.Standby.Behind, "the paused standby's summary says behind")
+	require.NotNil(t, standbyNow.Data.Standby.ReplayedUpTo)
+	require.Equal(t, wantUpTo, *standbyNow.Data.Standby.ReplayedUpTo)
+	var cs, csZH stats.CaseStudy
+	require.NoError(t, json.Unmarshal(get(ctx, t, onStandby, "/api/analytics/case-study?month="+month+"&lang=en"), &cs))
+	require.NoError(t, json.Unmarshal(get(ctx, t, onStandby, "/api/analytics/case-study?month="+month), &csZH))
+	for _, c := range []stats.CaseStudy{cs, csZH} {
+		require.NotNil(t, c.Data.Standby)
+		require.True(t, c.Data.Standby.Behind)
+		require.Equal(t, wantUpTo, *c.Data.Standby.ReplayedUpTo)
+	}
+	require.True(t, cs.Data.Complete, "the month of the collector's events has ended")
+	require.Contains(t, cs.Story, "has ended; ", "a standby behind does not call the month complete")
+	require.NotContains(t, cs.Story, "complete")
+	require.True(t, strings.HasSuffix(cs.Story, "; read from a standby replayed up to "+wantAt+
+		", which holds writes not replayed yet: the primary has newer numbers.)"), cs.Story)
+	require.True(t, strings.HasSuffix(csZH.Story, "；读自备库，已回放至 "+wantAt+"，尚有已接收未回放的写入，主库数据更新。）"), csZH.Story)
+	require.NotContains(t, csZH.Story, "数据完整")
+	var daily stats.DailyJSON
+	require.NoError(t, json.Unmarshal(get(ctx, t, onStandby, "/api/analytics/daily?from="+month+"-01&to="+month+"-02"), &daily))
+	require.NotNil(t, daily.Standby, "the standby's daily body has standby")
+	require.True(t, daily.Standby.Behind)
+	// A day older than the default redis::daily_ttl (9600h): live reads
+	// the rollups.
+	var live, livePrimary stats.LiveJSON
+	livePath := "/api/analytics/live?lang=en&date=" + time.Now().AddDate(-2, 0, 0).Format(time.DateOnly)
+	require.NoError(t, json.Unmarshal(get(ctx, t, onStandby, livePath), &live))
+	require.NoError(t, json.Unmarshal(get(ctx, t, onPrimary, livePath), &livePrimary))
+	require.Equal(t, stats.SourcePostgres, live.Source, "a day Redis no longer keeps: live reads the rollups (%s)", live.Reason)
+	require.Equal(t, stats.SourcePostgres, livePrimary.Source)
+	require.NotNil(t, live.Standby, "live from the standby's rollups has standby")
+	require.True(t, live.Standby.Behind)
+	require.Equal(t, wantUpTo, *live.Standby.ReplayedUpTo)
+	require.Nil(t, livePrimary.Standby)
 	report := string(get(ctx, t, onStandby, "/report?month="+month+"&lang=en"))
-	t.Logf("replay paused for %.1fs, %d more events sent: primary says %d customers served, last written %s; standby says %d, last written %s (its last replayed transaction: %s); standby report: %q; the standby's answers say nothing of the lag",
+	_, rs := withoutStandby(report)
+	require.Equal(t, []string{"Read from a standby replayed up to " + wantAt + "; it holds writes not replayed yet: the primary has newer numbers"}, rs.Lines)
+	require.Equal(t, 1, rs.Story, "the report's story has the standby clause")
+	require.Equal(t, []bool{true, true}, rs.Behind, "the report's story clause and line say behind")
+	require.Contains(t, report, "<div>The month has ended</div>")
+	require.NotContains(t, report, "the data is complete")
+	t.Logf("replay paused for %.1fs, %d more events sent: primary says %d customers served, last written %s; standby says %d, last written %s, "+
+		"data.standby %s behind=%v (its last replayed transaction: %s); standby report: %q, %q",
 		time.Since(pausedAt).Seconds(), res2.AckedEvents(), primaryNow.TotalCustomersServed, *primaryNow.Data.LastWrittenAt,
-		standbyNow.TotalCustomersServed, *standbyNow.Data.LastWrittenAt, replayed.Format(time.RFC3339Nano), lastWrittenLine(report))
+		standbyNow.TotalCustomersServed, *standbyNow.Data.LastWrittenAt, *standbyNow.Data.Standby.ReplayedUpTo, standbyNow.Data.Standby.Behind,
+		replayed.Format(time.RFC3339Nano), lastWrittenLine(report), rs.Lines[0])
 
 	// 4. Replay resumed: equal again.
 	pair.ResumeReplay(ctx)
@@ -214,13 +267,81 @@ func TestScaleStatsOnStandby(t *testing.T) {
 }
 
 // sameEverywhere fetches every month endpoint from both stats services and
-// requires identical bodies; it returns the summary.
-func sameEverywhere(ctx context.Context, t *testing.T, a, b, month string) stats.SummaryJSON {
+// requires identical bodies but for what the standby says of itself, which
+// it requires: data.standby (top-level standby in daily) with behind false,
+// the story's clause, the report's line. It returns the standby's summary.
+func sameEverywhere(ctx context.Context, t *testing.T, primary, standby, month string) stats.SummaryJSON {
 	t.Helper()
 	for _, p := range statsPaths(month) {
-		require.Equal(t, string(get(ctx, t, a, p)), string(get(ctx, t, b, p)), "GET %s: primary and standby differ", p)
+		onPrimary, ps := withoutStandby(string(get(ctx, t, primary, p)))
+		require.Equal(t, standbyStatus{}, ps, "GET %s on the primary says it is a standby", p)
+		body := string(get(ctx, t, standby, p))
+		onStandby, ss := withoutStandby(body)
+		// A WAL record (a checkpoint, autovacuum) may arrive between
+		// WaitReplayed and the request: "behind" until it is replayed.
+		for try := 1; slices.Contains(ss.Behind, true) && try <= 20; try++ {
+			t.Logf("GET %s on the standby: behind (try %d), again in 100 ms", p, try)
+			time.Sleep(100 * time.Millisecond)
+			body = string(get(ctx, t, standby, p))
+			onStandby, ss = withoutStandby(body)
+		}
+		nJSON, story, line := 1, 0, 0
+		switch {
+		case strings.HasPrefix(p, "/report"):
+			nJSON, story, line = 0, 1, 1
+		case strings.HasPrefix(p, "/api/analytics/case-study"):
+			story = 1
+		}
+		require.Equal(t, nJSON, ss.JSON, "GET %s on the standby: data.standby: %s", p, body)
+		require.Equal(t, story, ss.Story, "GET %s on the standby: the story's standby clause: %s", p, body)
+		require.Len(t, ss.Lines, line, "GET %s on the standby: the report's standby line", p)
+		require.Equal(t, make([]bool, nJSON+story+line), ss.Behind, "GET %s on the standby, caught up: not behind", p)
+		require.Equal(t, onPrimary, onStandby, "GET %s: primary and standby differ (but for the standby status)", p)
 	}
-	return summary(ctx, t, b, month)
+	return summary(ctx, t, standby, month)
+}
+
+var (
+	// data.standby as writeJSON writes it (last member of data, or of the
+	// daily body).
+	standbyJSONRE = regexp.MustCompile(`,"standby":\{"replayed_up_to":(?:null|"[^"]+"),"behind":(true|false)\}`)
+	// The story's clause, English and Chinese.
+	standbyStoryRE = regexp.MustCompile(`; read from a standby (?:replayed up to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d|that has replayed no transaction since it started)` +
+		`(, which holds writes not replayed yet: the primary has newer numbers)?|` +
+		`；读自备库，(?:已回放至 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d|启动以来尚未回放事务)(，尚有已接收未回放的写入，主库数据更新)?`)
+	// The report's line under "Last written".
+	standbyLineRE = regexp.MustCompile(`\n\s*<div id="standby">([^<]*)</div>`)
+)
+
+// standbyStatus is what a body says of the standby it was read from.
+type standbyStatus struct {
+	JSON, Story int      // data.standby objects, story clauses
+	Lines       []string // the report's standby lines
+	Behind      []bool   // each one's "behind"
+}
+
+// withoutStandby returns body with the standby status removed, and that
+// status.
+func withoutStandby(body string) (string, standbyStatus) {
+	var st standbyStatus
+	body = standbyJSONRE.ReplaceAllStringFunc(body, func(m string) string {
+		st.JSON++
+		st.Behind = append(st.Behind, standbyJSONRE.FindStringSubmatch(m)[1] == "true")
+		return ""
+	})
+	body = standbyStoryRE.ReplaceAllStringFunc(body, func(m string) string {
+		sm := standbyStoryRE.FindStringSubmatch(m)
+		st.Story++
+		st.Behind = append(st.Behind, sm[1] != "" || sm[2] != "")
+		return ""
+	})
+	body = standbyLineRE.ReplaceAllStringFunc(body, func(m string) string {
+		line := standbyLineRE.FindStringSubmatch(m)[1]
+		st.Lines = append(st.Lines, line)
+		st.Behind = append(st.Behind, strings.Contains(line, "the primary has newer numbers") || strings.Contains(line, "主库数据更新"))
+		return ""
+	})
+	return body, st
 }
 
 func summary(ctx context.Context, t *testing.T, addr, month string) stats.SummaryJSON {
