@@ -114,7 +114,7 @@ func TestLedgerPurgeMigration(t *testing.T) {
 	assert.Equal(t, pages, calls, "one call per page")
 	assert.Equal(t, int64(1500), total)
 	assert.Equal(t, []string{"2025-10-01 purged", "2025-11-01 purged"}, purged())
-	assert.Zero(t, len(texts(t, conn, `SELECT event_id FROM analytics_event_ids WHERE business_date < '2025-12-01'`)))
+	assert.Empty(t, texts(t, conn, `SELECT event_id FROM analytics_event_ids WHERE business_date < '2025-12-01'`))
 	exec(t, conn, `DELETE FROM analytics_event_ids WHERE event_id LIKE 'bulk-%'`)
 
 	// Reverted with December dropped and not purged: its ledger rows go.

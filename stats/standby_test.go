@@ -37,36 +37,42 @@ func TestStoryStandby(t *testing.T) {
 		zh, en   string
 	}{
 		{
-			"primary", false, Replica{},
+			"primary", false,
+			Replica{},
 			"2025年12月尚未结束，数据截至目前；被拒绝未计入的事件 2 条；数据最后写入于 2025-12-10 11:59:00（Asia/Shanghai）。）",
 			"December 2025 has not ended yet; the data is as of now; 2 rejected events were not counted; last written 2025-12-10 11:59:00 (Asia/Shanghai).)",
 		},
 		{
-			"standby caught up", false, Replica{Standby: true, ReplayedAt: standbyReplayed},
+			"standby caught up", false,
+			Replica{Standby: true, ReplayedAt: standbyReplayed},
 			"2025年12月尚未结束，数据截至目前；被拒绝未计入的事件 2 条；数据最后写入于 2025-12-10 11:59:00（Asia/Shanghai）；读自备库，已回放至 2025-12-10 11:59:58。）",
 			"December 2025 has not ended yet; the data is as of now; 2 rejected events were not counted; last written 2025-12-10 11:59:00 (Asia/Shanghai); " +
 				"read from a standby replayed up to 2025-12-10 11:59:58.)",
 		},
 		{
-			"standby behind", false, Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true},
+			"standby behind", false,
+			Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true},
 			"2025年12月尚未结束；被拒绝未计入的事件 2 条；数据最后写入于 2025-12-10 11:59:00（Asia/Shanghai）；读自备库，已回放至 2025-12-10 11:59:58，尚有已接收未回放的写入，主库数据更新。）",
 			"December 2025 has not ended yet; 2 rejected events were not counted; last written 2025-12-10 11:59:00 (Asia/Shanghai); " +
 				"read from a standby replayed up to 2025-12-10 11:59:58, which holds writes not replayed yet: the primary has newer numbers.)",
 		},
 		{
-			"standby behind, month ended", true, Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true},
+			"standby behind, month ended", true,
+			Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true},
 			"2025年12月已结束；被拒绝未计入的事件 2 条；数据最后写入于 2025-12-10 11:59:00（Asia/Shanghai）；读自备库，已回放至 2025-12-10 11:59:58，尚有已接收未回放的写入，主库数据更新。）",
 			"December 2025 has ended; 2 rejected events were not counted; last written 2025-12-10 11:59:00 (Asia/Shanghai); " +
 				"read from a standby replayed up to 2025-12-10 11:59:58, which holds writes not replayed yet: the primary has newer numbers.)",
 		},
 		{
-			"standby caught up, month ended", true, Replica{Standby: true, ReplayedAt: standbyReplayed},
+			"standby caught up, month ended", true,
+			Replica{Standby: true, ReplayedAt: standbyReplayed},
 			"2025年12月已结束，数据完整；被拒绝未计入的事件 2 条；数据最后写入于 2025-12-10 11:59:00（Asia/Shanghai）；读自备库，已回放至 2025-12-10 11:59:58。）",
 			"December 2025 has ended and its data is complete; 2 rejected events were not counted; last written 2025-12-10 11:59:00 (Asia/Shanghai); " +
 				"read from a standby replayed up to 2025-12-10 11:59:58.)",
 		},
 		{
-			"standby restarted, nothing replayed since", false, Replica{Standby: true, Behind: true},
+			"standby restarted, nothing replayed since", false,
+			Replica{Standby: true, Behind: true},
 			"2025年12月尚未结束；被拒绝未计入的事件 2 条；数据最后写入于 2025-12-10 11:59:00（Asia/Shanghai）；读自备库，启动以来尚未回放事务，尚有已接收未回放的写入，主库数据更新。）",
 			"December 2025 has not ended yet; 2 rejected events were not counted; last written 2025-12-10 11:59:00 (Asia/Shanghai); " +
 				"read from a standby that has replayed no transaction since it started, which holds writes not replayed yet: the primary has newer numbers.)",
@@ -211,12 +217,14 @@ func TestLiveStandby(t *testing.T) {
 		{"redis", liveData{source: SourceRedis}, "", ""},
 		{"postgres primary", liveData{source: SourcePostgres, reason: "redis is not configured (redis::addr is empty)"}, "", ""},
 		{
-			"postgres standby behind", liveData{source: SourcePostgres, replica: Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true}},
+			"postgres standby behind",
+			liveData{source: SourcePostgres, replica: Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true}},
 			`{"replayed_up_to": "2025-12-10T11:59:58+08:00", "behind": true}`,
 			"; Read from a standby replayed up to 2025-12-10T11:59:58+08:00; it holds writes not replayed yet: the primary has newer numbers",
 		},
 		{
-			"postgres standby, nothing replayed", liveData{source: SourcePostgres, replica: Replica{Standby: true}},
+			"postgres standby, nothing replayed",
+			liveData{source: SourcePostgres, replica: Replica{Standby: true}},
 			`{"replayed_up_to": null, "behind": false}`,
 			"; Read from a standby that has replayed no transaction since it started",
 		},
@@ -280,8 +288,10 @@ func TestReportLiveStandbyInChromium(t *testing.T) {
 	first := v.live(day, fixedNow, liveData{source: SourcePostgres})
 	page := renderReport(t, LangEN, DataStatus{Month: Month{Year: 2025, Month: 12}}, &first)
 	require.Equal(t, []string{""}, liveStandbyRE.FindStringSubmatch(page)[1:], "served from a primary: no standby status")
-	refresh := v.live(day, fixedNow, liveData{source: SourcePostgres, reason: "redis unavailable: cannot connect or lost the connection (see the collector's log)",
-		replica: Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true}})
+	refresh := v.live(day, fixedNow, liveData{
+		source: SourcePostgres, reason: "redis unavailable: cannot connect or lost the connection (see the collector's log)",
+		replica: Replica{Standby: true, ReplayedAt: standbyReplayed, Behind: true},
+	})
 	mux := http.NewServeMux()
 	mux.Handle("/assets/", assetHandler())
 	mux.HandleFunc("/report", func(w http.ResponseWriter, _ *http.Request) {

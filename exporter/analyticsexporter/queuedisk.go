@@ -233,7 +233,7 @@ func (c guardedClient) Batch(ctx context.Context, ops ...*storage.Operation) err
 		if op.Type != storage.Get {
 			continue
 		}
-		v, gerr := c.Client.Get(ctx, op.Key)
+		v, gerr := c.Get(ctx, op.Key)
 		if gerr != nil {
 			return errors.Join(err, gerr)
 		}

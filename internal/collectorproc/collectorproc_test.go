@@ -89,5 +89,5 @@ func TestStartExits(t *testing.T) {
 func TestFreePort(t *testing.T) {
 	p, err := FreePort()
 	require.NoError(t, err)
-	assert.Greater(t, p, 0)
+	assert.Positive(t, p)
 }

@@ -264,8 +264,10 @@ func Verify(ctx context.Context, vo VerifyOptions) (VerifyResult, error) {
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 
-	v := &verifier{tx: tx, rdb: rdb, layout: hooksOf(ctx).layout(vo.Layout()), cat: cat, pd: pd, noRaw: vo.NoRaw,
-		report: vo.Report, res: VerifyResult{Days: len(pd.days), Months: len(pd.months)}}
+	v := &verifier{
+		tx: tx, rdb: rdb, layout: hooksOf(ctx).layout(vo.Layout()), cat: cat, pd: pd, noRaw: vo.NoRaw,
+		report: vo.Report, res: VerifyResult{Days: len(pd.days), Months: len(pd.months)},
+	}
 	if v.report == nil {
 		v.report = io.Discard
 	}

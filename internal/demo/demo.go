@@ -269,8 +269,10 @@ func newRun(o *Options) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &run{o: o, out: o.Out, loc: loc, month: month, from: from, to: to,
-		dsn: withSearchPath(o.PostgresDSN, o.Schema), res: &Result{Month: month}}, nil
+	return &run{
+		o: o, out: o.Out, loc: loc, month: month, from: from, to: to,
+		dsn: withSearchPath(o.PostgresDSN, o.Schema), res: &Result{Month: month},
+	}, nil
 }
 
 // isolate is step 1: an isolated place, once no collector of an earlier

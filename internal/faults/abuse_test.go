@@ -588,12 +588,18 @@ func TestAbuse21Metacharacters(t *testing.T) {
 	var events []map[string]any
 	for i, a := range agents {
 		events = append(events,
-			map[string]any{"service.name": "agent_workbench", "event.name": "agent.session_takeover", "event.id": a + "#take",
-				"agent_id": a, "session_id": agents[(i+1)%4], "wait_duration_seconds": float64(30 + i)},
-			map[string]any{"service.name": "agent_workbench", "event.name": "ticket.closed", "event.id": a + "#closed",
-				"agent_id": a, "ticket_id": agents[(i+2)%4], "resolution_duration_hours": float64(2), "sla_met": true},
-			map[string]any{"service.name": "agent_workbench", "event.name": "ticket.created", "event.id": a + "#created",
-				"ticket_id": a, "source": agents[(i+3)%4], "priority": a},
+			map[string]any{
+				"service.name": "agent_workbench", "event.name": "agent.session_takeover", "event.id": a + "#take",
+				"agent_id": a, "session_id": agents[(i+1)%4], "wait_duration_seconds": float64(30 + i),
+			},
+			map[string]any{
+				"service.name": "agent_workbench", "event.name": "ticket.closed", "event.id": a + "#closed",
+				"agent_id": a, "ticket_id": agents[(i+2)%4], "resolution_duration_hours": float64(2), "sla_met": true,
+			},
+			map[string]any{
+				"service.name": "agent_workbench", "event.name": "ticket.created", "event.id": a + "#created",
+				"ticket_id": a, "source": agents[(i+3)%4], "priority": a,
+			},
 		)
 	}
 	body, err := (&plog.JSONMarshaler{}).MarshalLogs(eventLogs(at, events...))
@@ -606,8 +612,10 @@ func TestAbuse21Metacharacters(t *testing.T) {
 	// Track: the id, user and properties; and an unknown event name
 	// (stored as rejected, name verbatim).
 	for i, a := range agents {
-		call := map[string]any{"event": "ticket.created", "messageId": a + "#track", "userId": a, "timestamp": at.Format(time.RFC3339),
-			"properties": map[string]any{"ticket_id": a + "#t", "source": a}, "context": map[string]any{"service": map[string]any{"name": "agent_workbench"}}}
+		call := map[string]any{
+			"event": "ticket.created", "messageId": a + "#track", "userId": a, "timestamp": at.Format(time.RFC3339),
+			"properties": map[string]any{"ticket_id": a + "#t", "source": a}, "context": map[string]any{"service": map[string]any{"name": "agent_workbench"}},
+		}
 		if i == 1 {
 			call["event"] = metaHTML
 		}
@@ -683,8 +691,10 @@ func TestAbuse21Metacharacters(t *testing.T) {
 			t.Errorf("agents answer lacks agent %q verbatim: %.300s", a, agentsAns.body)
 		}
 	}
-	for _, p := range []string{"/api/analytics/case-study?month=" + m, "/api/analytics/summary?month=" + m, "/api/analytics/tickets?month=" + m,
-		"/api/analytics/daily?from=" + m + "-01&to=" + m + "-28", "/healthz", "/api/analytics/nope?x=" + metaHTML, "/api/analytics/summary?month=" + metaHTML} {
+	for _, p := range []string{
+		"/api/analytics/case-study?month=" + m, "/api/analytics/summary?month=" + m, "/api/analytics/tickets?month=" + m,
+		"/api/analytics/daily?from=" + m + "-01&to=" + m + "-28", "/healthz", "/api/analytics/nope?x=" + metaHTML, "/api/analytics/summary?month=" + metaHTML,
+	} {
 		checkJSON(t, p, send(t, http.MethodGet, "http://"+c.Stats+p, nil, nil))
 	}
 	page := send(t, http.MethodGet, "http://"+c.Stats+"/report?month="+m+"&lang=en", nil, nil)
@@ -850,8 +860,10 @@ func TestAbuse24NoLeakWithPostgresCut(t *testing.T) {
 	c := e.Collector
 	extra := []string{e.PGProxy.Addr, e.Schema, e.CollectorDSN, pgHostPort(t), e.Prefix}
 	m := e.Opts.Month.In(e.Loc).Format("2006-01")
-	urls := []string{"/api/analytics/case-study?month=" + m, "/api/analytics/summary?month=" + m, "/api/analytics/agents?month=" + m,
-		"/api/analytics/tickets?month=" + m, "/api/analytics/daily", "/report?month=" + m, "/healthz"}
+	urls := []string{
+		"/api/analytics/case-study?month=" + m, "/api/analytics/summary?month=" + m, "/api/analytics/agents?month=" + m,
+		"/api/analytics/tickets?month=" + m, "/api/analytics/daily", "/report?month=" + m, "/healthz",
+	}
 	bad := []string{"/api/analytics/summary?month=2025-13", "/api/analytics/daily?from=x", "/nope", "/report?lang=xx"}
 	for _, u := range bad {
 		r := send(t, http.MethodGet, "http://"+c.Stats+u, nil, nil)

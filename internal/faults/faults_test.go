@@ -30,8 +30,10 @@ func sendAsync(e *Env, gen *loadgen.Generator, l load, src loadgen.Source) <-cha
 	}
 	done := make(chan *loadgen.Result, 1)
 	go func() {
-		done <- e.Send(context.Background(), gen, loadgen.Options{Rate: l.rate, Duration: l.d, Senders: l.senders,
-			Timeout: 10 * time.Second, MaxAttempts: 1000, BackoffMax: 500 * time.Millisecond}, src)
+		done <- e.Send(context.Background(), gen, loadgen.Options{
+			Rate: l.rate, Duration: l.d, Senders: l.senders,
+			Timeout: 10 * time.Second, MaxAttempts: 1000, BackoffMax: 500 * time.Millisecond,
+		}, src)
 	}()
 	return done
 }

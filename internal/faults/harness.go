@@ -56,7 +56,7 @@ func Binary(t testing.TB) string {
 	if bin == "" {
 		t.Skip("OTELCOL_ANALYTICS_BIN is not set: run `make test` or `make faults`, which build bin/otelcol-analytics and run these scenarios")
 	}
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := os.Stat(bin); err != nil { //nolint:gosec // the binary the test runner named
 		t.Fatalf("OTELCOL_ANALYTICS_BIN=%s: %v", bin, err)
 	}
 	return bin

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/otelcol-analytics/otelcol-analytics/internal/loadgen"
 )
 
@@ -103,14 +104,6 @@ func answers(res *loadgen.Result) map[string]int {
 }
 
 // total adds up the counts of m.
-func total(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
 // byReason is m as "http_429=12 http_503=3" (sorted), or "none".
 func byReason(m map[string]int) string {
 	if len(m) == 0 {
@@ -408,8 +401,10 @@ func TestFault16MemoryLimiter(t *testing.T) {
 	gen := e.Generator(16)
 	const senders = 32
 	d := Pick(6*time.Second, 30*time.Second)
-	res := e.Send(context.Background(), gen, loadgen.Options{Senders: senders, Duration: d,
-		Timeout: 10 * time.Second, MaxAttempts: 1000, BackoffMax: 500 * time.Millisecond}, loadgen.Lazy{Gen: gen})
+	res := e.Send(context.Background(), gen, loadgen.Options{
+		Senders: senders, Duration: d,
+		Timeout: 10 * time.Second, MaxAttempts: 1000, BackoffMax: 500 * time.Millisecond,
+	}, loadgen.Lazy{Gen: gen})
 	ans := answers(res)
 	refused := 0
 	for r, n := range ans {

@@ -536,8 +536,10 @@ func TestFault14DST(t *testing.T) {
 	}
 	// Daily hashes that never expire: these days stay in Redis after 2027
 	// too (400 days after them, the default daily_ttl would drop them).
-	e := Start(t, Options{Timezone: "America/New_York", Month: utc("2026-03-15T12:00:00Z"),
-		CollectorEnv: map[string]string{"ANALYTICS_REDIS_DAILY_TTL": "0s"}})
+	e := Start(t, Options{
+		Timezone: "America/New_York", Month: utc("2026-03-15T12:00:00Z"),
+		CollectorEnv: map[string]string{"ANALYTICS_REDIS_DAILY_TTL": "0s"},
+	})
 	// Events of phase p, sequence seq: the first of every 1000 are the
 	// edges of its transition, the others spread over its three days.
 	at := func(lo, hi time.Time, edges []edge) func(seq uint64) time.Time {

@@ -221,7 +221,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 	var endpoints []string
 	for i := range o.Collectors {
 		dir := filepath.Join(work, fmt.Sprintf("c%d", i+1))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return rep, err
 		}
 		c, err := StartCollector(ctx, CollectorSetup{

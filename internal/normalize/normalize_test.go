@@ -829,11 +829,17 @@ func TestAcceptedStampsOnlyWhatDiffers(t *testing.T) {
 		want []string
 	}{
 		{"all its own", msg(with(okMsg(), "event.id", "m-1")), nil},
-		{"name from event.name", rec{product: "ai_chatbot", attrs: with(okMsg(), "event.id", "m-1", "event.name", "session.message"), ts: ts},
-			[]string{catalog.AttrEventName}},
+		{
+			"name from event.name",
+			rec{product: "ai_chatbot", attrs: with(okMsg(), "event.id", "m-1", "event.name", "session.message"), ts: ts},
+			[]string{catalog.AttrEventName},
+		},
 		{"derived id", msg(okMsg()), []string{catalog.AttrEventID}},
-		{"time observed", rec{eventName: "session.message", product: "ai_chatbot", attrs: with(okMsg(), "event.id", "m-1"), observed: ts},
-			[]string{catalog.AttrEventTime}},
+		{
+			"time observed",
+			rec{eventName: "session.message", product: "ai_chatbot", attrs: with(okMsg(), "event.id", "m-1"), observed: ts},
+			[]string{catalog.AttrEventTime},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, reason, lr := normalizeRec(t, n, tt.rec)

@@ -54,10 +54,6 @@ var (
 
 const partDays = 731
 
-// partMixTotal is the sum of the mix's per-day counts (partDaySQL): the
-// stats benchmark's busy service, 17,230 events a day.
-const partMixTotal = 17230
-
 // partDaySQL loads one business day: $1 the day, $2 the events of the day
 // (split over the mix in its proportions), $3 the day's number (ids are
 // unique across days). One statement, so one transaction: the ledger rows,

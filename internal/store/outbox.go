@@ -159,7 +159,7 @@ func (s *Store) quarantine(ctx context.Context, id string, raw []byte, decodeErr
 		id, decodeErr)
 	tag, err := s.pool.Exec(ctx, quarantineSQL, id, reason, raw)
 	if err != nil {
-		return outcomeFailed, fmt.Errorf("store: outbox row %s cannot be decoded (%v) and was not quarantined: %w", id, decodeErr, err)
+		return outcomeFailed, fmt.Errorf("store: outbox row %s cannot be decoded (%w) and was not quarantined: %w", id, decodeErr, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return outcomeGone, nil

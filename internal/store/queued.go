@@ -466,7 +466,7 @@ func hexInto(dst, h []byte) bool {
 		if hi < 0 || lo < 0 {
 			return false
 		}
-		dst[i] = byte(hi<<4 | lo)
+		dst[i] = byte(hi<<4 | lo) //nolint:gosec // two hex digits: 0–255
 	}
 	return true
 }
@@ -539,7 +539,7 @@ func (r *jsonReader) str() string {
 			case 'u':
 				if i+5 < len(b) {
 					if hi, lo := unhexDigit(b[i+4]), unhexDigit(b[i+5]); hi >= 0 && lo >= 0 {
-						out = append(out, byte(hi<<4|lo))
+						out = append(out, byte(hi<<4|lo)) //nolint:gosec // two hex digits: 0–255
 					}
 				}
 				i += 4
@@ -848,7 +848,7 @@ func (d *decoder) count(least int) int {
 // span reads a length and returns the offsets of that many bytes.
 func (d *decoder) span() (int, int) {
 	n := d.uvarint()
-	if n > uint64(len(d.b)-d.i) {
+	if n > uint64(len(d.b)-d.i) { //nolint:gosec // d.i ≤ len(d.b)
 		d.fail(errShort)
 		return d.i, d.i
 	}

@@ -69,7 +69,7 @@ type metadataMetric struct {
 // mdatagen writes it (" [Alpha]"; nothing for stable).
 func FromMetadata(t testing.TB, path, prefix string) []Instrument {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // the test's own metadata.yaml
 	require.NoError(t, err)
 	var md metadataFile
 	require.NoError(t, yaml.Unmarshal(b, &md))
