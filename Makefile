@@ -61,7 +61,7 @@ faults: build ## Fault and abuse suite on the built collector, full variants, tw
 
 .PHONY: test-scale
 test-scale: build ## Scale tests (docs/scaling.md): a Redis Cluster through a failover and a killed master, analytics-stats on a PostgreSQL hot standby, partitions at scale, 10M events by default (OTELCOL_SCALE_PART_EVENTS; internal/scale)
-	OTELCOL_SCALE=1 OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -p 1 -timeout 90m -run 'TestScale|TestPartitions|TestNewRedisClientCluster' ./internal/scale/ ./exporter/analyticsexporter/
+	OTELCOL_SCALE=1 OTELCOL_ANALYTICS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -p 1 -timeout 90m -run 'TestScale|TestPartitions|TestNewClientCluster' ./internal/scale/ ./internal/counters/
 
 .PHONY: bench
 bench: ## Run the benchmarks (see BENCHMARKS.md)

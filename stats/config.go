@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones are validated and used the same on every machine
@@ -97,10 +96,6 @@ func (c RedisConfig) layout() counters.Layout {
 	return counters.Layout{Prefix: c.KeyPrefix, DailyTTL: c.DailyTTL, MonthlyTTL: c.MonthlyTTL}
 }
 
-// hashTagRE matches a Redis Cluster hash tag, as the exporter requires one
-// in a cluster's key prefix.
-var hashTagRE = regexp.MustCompile(`\{[^{}]+\}`)
-
 func (c RedisConfig) validate() []error {
 	var errs []error
 	for i, a := range c.Addrs {
@@ -117,7 +112,7 @@ func (c RedisConfig) validate() []error {
 	}
 	if c.KeyPrefix == "" {
 		errs = append(errs, errors.New("redis::key_prefix: must not be empty (the exporter's, default \"analytics:\")"))
-	} else if cluster && !hashTagRE.MatchString(c.KeyPrefix) {
+	} else if cluster && !counters.HasHashTag(c.KeyPrefix) {
 		errs = append(errs, fmt.Errorf("redis::key_prefix: %q has no hash tag; with redis::addrs the exporter requires one such as \"{analytics}:\"", c.KeyPrefix))
 	}
 	if c.DailyTTL < 0 {

@@ -42,10 +42,9 @@ func NewRedisClient(cfg RedisConfig) redis.UniversalClient {
 		PoolSize:      4,
 	}
 	if len(cfg.Addrs) > 0 {
-		opts.Addrs = cfg.Addrs
-		opts.IsClusterMode = true
+		opts.Addrs, opts.IsClusterMode = cfg.Addrs, true
 	}
-	return redis.NewUniversalClient(opts)
+	return counters.NewClient(opts)
 }
 
 // LiveJSON is the body of /api/analytics/live: a business day and its

@@ -3,13 +3,14 @@ package analyticsexporter
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 // Config is the configuration of the analytics exporter. Every key is
@@ -104,8 +105,6 @@ type PartitionsConfig struct {
 	RetentionMonths int `mapstructure:"retention_months"`
 }
 
-var hashTagRE = regexp.MustCompile(`\{[^{}]+\}`)
-
 // Validate checks the configuration without I/O (the time zone is resolved
 // from the embedded tz database when the host has none). The helper
 // sections (timeout, sending_queue, retry_on_failure) validate themselves.
@@ -137,7 +136,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Redis.KeyPrefix == "" {
 		errs = append(errs, errors.New("redis.key_prefix: must not be empty"))
-	} else if cluster && !hashTagRE.MatchString(c.Redis.KeyPrefix) {
+	} else if cluster && !counters.HasHashTag(c.Redis.KeyPrefix) {
 		errs = append(errs, fmt.Errorf("redis.key_prefix: %q has no hash tag; with redis.addrs use one such as \"{analytics}:\" so a batch's keys share a cluster slot", c.Redis.KeyPrefix))
 	}
 	if c.Redis.DailyTTL < 0 {

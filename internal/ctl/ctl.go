@@ -234,7 +234,7 @@ func (o Options) connectRedis(ctx context.Context) (redis.UniversalClient, error
 	if len(addrs) > 1 {
 		uo.IsClusterMode = true
 	}
-	rdb := redis.NewUniversalClient(uo)
+	rdb := counters.NewClient(uo)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis at %s does not answer: %w", o.RedisAddr, err)
