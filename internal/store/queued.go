@@ -297,14 +297,7 @@ func (row *eventRow) setRest(kinds []byte, grp *group) []byte {
 // marshalOne is the protobuf of a plog.Logs holding just src's record, with
 // its resource and scope.
 func marshalOne(src source) []byte {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	src.rl.Resource().CopyTo(rl.Resource())
-	rl.SetSchemaUrl(src.rl.SchemaUrl())
-	sl := rl.ScopeLogs().AppendEmpty()
-	src.sl.Scope().CopyTo(sl.Scope())
-	sl.SetSchemaUrl(src.sl.SchemaUrl())
-	src.lr.CopyTo(sl.LogRecords().AppendEmpty())
+	ld, _ := src.alone()
 	var m plog.ProtoMarshaler
 	buf, err := m.MarshalLogs(ld)
 	if err != nil { // not expected: pdata always marshals

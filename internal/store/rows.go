@@ -230,10 +230,9 @@ func appendTuple(b []byte, row *eventRow) []byte {
 	return b
 }
 
-// rawJSON is the OTLP/JSON of a plog.Logs holding just this record with its
-// resource and scope, without the analytics.* bookkeeping attributes (so a
-// replay sees the record as its sender sent it).
-func rawJSON(src source) []byte {
+// alone is a copy of src's record in a plog.Logs of its own, with its
+// resource and scope (and their schema URLs).
+func (src source) alone() (plog.Logs, plog.LogRecord) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	src.rl.Resource().CopyTo(rl.Resource())
@@ -243,6 +242,14 @@ func rawJSON(src source) []byte {
 	sl.SetSchemaUrl(src.sl.SchemaUrl())
 	lr := sl.LogRecords().AppendEmpty()
 	src.lr.CopyTo(lr)
+	return ld, lr
+}
+
+// rawJSON is the OTLP/JSON of a plog.Logs holding just this record with its
+// resource and scope, without the analytics.* bookkeeping attributes (so a
+// replay sees the record as its sender sent it).
+func rawJSON(src source) []byte {
+	ld, lr := src.alone()
 	lr.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool {
 		return strings.HasPrefix(k, catalog.AttrPrefix)
 	})
