@@ -114,18 +114,8 @@ func (rc *RedisCluster) waitPing(n *ClusterNode) {
 	rc.tb.Helper()
 	c := rc.NodeClient(n)
 	defer func() { _ = c.Close() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			rc.tb.Fatalf("testdb: cluster node %s did not answer: %v", n.Addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := waitPing(c, 10*time.Second); err != nil {
+		rc.tb.Fatalf("testdb: cluster node %s did not answer: %v", n.Addr, err)
 	}
 }
 

@@ -204,16 +204,21 @@ func (s *RedisServer) Start() {
 			s.tb.Errorf("testdb: close Redis client: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	if err := waitPing(c, 10*time.Second); err != nil {
+		s.tb.Fatalf("testdb: redis-server on %s did not answer: %v", s.Addr, err)
+	}
+}
+
+// waitPing waits until c answers PING (each try bounded by a second) or
+// timeout passes; it returns the last error.
+func waitPing(c redis.UniversalClient, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := c.Ping(ctx).Err()
 		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("testdb: redis-server on %s did not answer: %v", s.Addr, err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
