@@ -56,71 +56,25 @@ type PostgresConfig struct {
 }
 
 // RedisConfig says how to reach the exporter's Redis: the keys of the
-// analytics exporter's redis section that reading needs, with the same
-// meaning and environment variables (ANALYTICS_REDIS_ADDR, _DB, _PASSWORD,
-// _PREFIX, _DAILY_TTL in otelcol-config.yaml).
+// analytics exporter's redis section that reading needs
+// (counters.RedisConfig: the same meaning and environment variables,
+// ANALYTICS_REDIS_ADDR, _DB, _PASSWORD, _PREFIX, _DAILY_TTL in
+// otelcol-config.yaml; key_prefix, daily_ttl and monthly_ttl must be the
+// exporter's), and the time a live read may take. An empty addr (the
+// default) with no addrs: Redis is not read and /api/analytics/live answers
+// from the rollups.
 type RedisConfig struct {
-	// Addr is the host:port of a single Redis server. Empty (the default)
-	// with no Addrs: Redis is not read and /api/analytics/live answers from
-	// the rollups. Ignored when Addrs is set.
-	Addr string `mapstructure:"addr"`
-	// Addrs are the seed addresses of a Redis Cluster; setting it selects
-	// cluster mode.
-	Addrs []string `mapstructure:"addrs"`
-	// DB is the database number (single server only; default 0).
-	DB int `mapstructure:"db"`
-	// Username for Redis ACLs (optional).
-	Username string `mapstructure:"username"`
-	// Password (optional).
-	Password configopaque.String `mapstructure:"password"`
-	// KeyPrefix starts every key; it must be the exporter's (default
-	// "analytics:").
-	KeyPrefix string `mapstructure:"key_prefix"`
-	// DailyTTL must be the exporter's redis.daily_ttl (default 9600h): a
-	// day past it is no longer kept in Redis, so live reads it from the
-	// rollups. 0 = never.
-	DailyTTL time.Duration `mapstructure:"daily_ttl"`
-	// MonthlyTTL must be the exporter's redis.monthly_ttl (default 0 =
-	// never).
-	MonthlyTTL time.Duration `mapstructure:"monthly_ttl"`
+	counters.RedisConfig `mapstructure:",squash"`
 	// Timeout bounds one live read from Redis, connecting included; past
 	// it the endpoint answers from the rollups. Default 1s.
 	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // Enabled reports whether a Redis address is configured.
-func (c RedisConfig) Enabled() bool { return c.Addr != "" || len(c.Addrs) > 0 }
-
-// layout is the exporter's key layout for these settings.
-func (c RedisConfig) layout() counters.Layout {
-	return counters.Layout{Prefix: c.KeyPrefix, DailyTTL: c.DailyTTL, MonthlyTTL: c.MonthlyTTL}
-}
+func (c RedisConfig) Enabled() bool { return c.Addr != "" || c.Cluster() }
 
 func (c RedisConfig) validate() []error {
-	var errs []error
-	for i, a := range c.Addrs {
-		if strings.TrimSpace(a) == "" {
-			errs = append(errs, fmt.Errorf("redis::addrs[%d]: must not be empty", i))
-		}
-	}
-	cluster := len(c.Addrs) > 0
-	if c.DB < 0 {
-		errs = append(errs, fmt.Errorf("redis::db: must not be negative, got %d", c.DB))
-	}
-	if cluster && c.DB != 0 {
-		errs = append(errs, errors.New("redis::db: must be 0 with redis::addrs (Redis Cluster has only database 0)"))
-	}
-	if c.KeyPrefix == "" {
-		errs = append(errs, errors.New("redis::key_prefix: must not be empty (the exporter's, default \"analytics:\")"))
-	} else if cluster && !counters.HasHashTag(c.KeyPrefix) {
-		errs = append(errs, fmt.Errorf("redis::key_prefix: %q has no hash tag; with redis::addrs the exporter requires one such as \"{analytics}:\"", c.KeyPrefix))
-	}
-	if c.DailyTTL < 0 {
-		errs = append(errs, fmt.Errorf("redis::daily_ttl: must not be negative, got %s", c.DailyTTL))
-	}
-	if c.MonthlyTTL < 0 {
-		errs = append(errs, fmt.Errorf("redis::monthly_ttl: must not be negative, got %s", c.MonthlyTTL))
-	}
+	errs := c.Validate("redis::")
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("redis::timeout: must be positive, got %s", c.Timeout))
 	}
@@ -150,9 +104,8 @@ func NewDefaultConfig() *Config {
 		Timezone:          counters.DefaultTimeZone,
 		CostPerResolution: DefaultCostPerResolution,
 		Redis: RedisConfig{
-			KeyPrefix: counters.DefaultPrefix,
-			DailyTTL:  counters.DefaultDailyTTL,
-			Timeout:   time.Second,
+			RedisConfig: counters.RedisConfig{KeyPrefix: counters.DefaultPrefix, DailyTTL: counters.DefaultDailyTTL},
+			Timeout:     time.Second,
 		},
 	}
 }

@@ -93,7 +93,7 @@ func NewHandler(cfg *Config, pool *pgxpool.Pool, set HandlerSettings) (http.Hand
 		log:     set.Logger,
 
 		rdb:          set.Redis,
-		layout:       cfg.Redis.layout(),
+		layout:       cfg.Redis.Layout(),
 		redisTimeout: cfg.Redis.Timeout,
 	}
 	h.layout.Now = set.Now

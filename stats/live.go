@@ -27,23 +27,15 @@ func NewRedisClient(cfg RedisConfig) redis.UniversalClient {
 	if !cfg.Enabled() {
 		return nil
 	}
-	opts := &redis.UniversalOptions{
-		Addrs:    []string{cfg.Addr},
-		DB:       cfg.DB,
-		Username: cfg.Username,
-		Password: string(cfg.Password),
-		// A live read that fails falls back to the rollups: one retry for a
-		// pooled connection Redis closed, one dial (a refused connection is
-		// reported at once, not after go-redis' five dials 100ms apart).
-		MaxRetries:    1,
-		DialerRetries: 1,
-		DialTimeout:   cfg.Timeout,
-		ReadTimeout:   cfg.Timeout,
-		PoolSize:      4,
-	}
-	if len(cfg.Addrs) > 0 {
-		opts.Addrs, opts.IsClusterMode = cfg.Addrs, true
-	}
+	opts := cfg.Options()
+	// A live read that fails falls back to the rollups: one retry for a
+	// pooled connection Redis closed, one dial (a refused connection is
+	// reported at once, not after go-redis' five dials 100ms apart).
+	opts.MaxRetries = 1
+	opts.DialerRetries = 1
+	opts.DialTimeout = cfg.Timeout
+	opts.ReadTimeout = cfg.Timeout
+	opts.PoolSize = 4
 	return counters.NewClient(opts)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configopaque"
 
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 	"github.com/otelcol-analytics/otelcol-analytics/internal/testdb"
 )
 
@@ -294,7 +295,7 @@ func TestLiveFallback(t *testing.T) {
 			}
 		}
 	}()
-	hung := NewRedisClient(RedisConfig{Addr: ln.Addr().String(), Timeout: 300 * time.Millisecond})
+	hung := NewRedisClient(RedisConfig{RedisConfig: counters.RedisConfig{Addr: ln.Addr().String()}, Timeout: 300 * time.Millisecond})
 	t.Cleanup(func() { assert.NoError(t, hung.Close()) })
 	hs := liveServer(t, dsn, hung, "live:", fixedNow, func(c *Config) { c.Redis.Timeout = 300 * time.Millisecond })
 	l = getLive(t, hs, "/api/analytics/live?date=2025-11-15")

@@ -62,36 +62,23 @@ type PostgresConfig struct {
 	MinConns int32 `mapstructure:"min_conns"`
 }
 
-// RedisConfig is the `redis` section.
+// RedisConfig is the `redis` section: where the counters are
+// (counters.RedisConfig, shared with the stats service) and the claims'
+// sweep.
 type RedisConfig struct {
-	// Addr is the host:port of a single Redis server (default
-	// 127.0.0.1:6379). Ignored when Addrs is set.
-	Addr string `mapstructure:"addr"`
-	// Addrs are the seed addresses of a Redis Cluster; setting it selects
-	// cluster mode.
-	Addrs []string `mapstructure:"addrs"`
-	// DB is the database number (single server only; default 0).
-	DB int `mapstructure:"db"`
-	// Username for Redis ACLs (optional).
-	Username string `mapstructure:"username"`
-	// Password (optional).
-	Password configopaque.String `mapstructure:"password"`
-	// KeyPrefix starts every key (default "analytics:"). In cluster mode it
-	// must contain a hash tag such as "{analytics}:" so that one batch's keys
-	// share a slot.
-	KeyPrefix string `mapstructure:"key_prefix"`
-	// DailyTTL is how long after its business day has ended a daily hash
-	// expires, a fixed time that writes do not push back; a day past it is
-	// not written any more (counters.Layout.DayExpiry, KeepsDay). Default
-	// 9600h = 400 days; 0 = never.
-	DailyTTL time.Duration `mapstructure:"daily_ttl"`
-	// MonthlyTTL is the expiry of monthly hashes (default 0 = never).
-	MonthlyTTL time.Duration `mapstructure:"monthly_ttl"`
+	counters.RedisConfig `mapstructure:",squash"`
 	// ClaimTTL is the minimum age of a leftover claim (one whose outbox row
 	// is gone) before the hourly sweep deletes it (default 168h). Claims
 	// have no TTL: an applied batch's claim is deleted right after its
 	// outbox row, and this age only keeps the sweep off claims in use.
 	ClaimTTL time.Duration `mapstructure:"claim_ttl"`
+}
+
+// layout is the key layout the store writes.
+func (c RedisConfig) layout() counters.Layout {
+	l := c.Layout()
+	l.ClaimTTL = c.ClaimTTL
+	return l
 }
 
 // PartitionsConfig is the `partitions` section.
@@ -119,32 +106,10 @@ func (c *Config) Validate() error {
 	if c.Postgres.MinConns < 0 || c.Postgres.MinConns > c.Postgres.MaxConns {
 		errs = append(errs, fmt.Errorf("postgres.min_conns: must be between 0 and postgres.max_conns (%d), got %d", c.Postgres.MaxConns, c.Postgres.MinConns))
 	}
-	cluster := len(c.Redis.Addrs) > 0
-	if !cluster && c.Redis.Addr == "" {
-		errs = append(errs, errors.New("redis.addr: must be set (or redis.addrs for a cluster)"))
+	if err := c.Redis.RequireAddr("redis."); err != nil {
+		errs = append(errs, err)
 	}
-	for i, a := range c.Redis.Addrs {
-		if a == "" {
-			errs = append(errs, fmt.Errorf("redis.addrs[%d]: must not be empty", i))
-		}
-	}
-	if c.Redis.DB < 0 {
-		errs = append(errs, fmt.Errorf("redis.db: must not be negative, got %d", c.Redis.DB))
-	}
-	if cluster && c.Redis.DB != 0 {
-		errs = append(errs, errors.New("redis.db: must be 0 with redis.addrs (Redis Cluster has only database 0)"))
-	}
-	if c.Redis.KeyPrefix == "" {
-		errs = append(errs, errors.New("redis.key_prefix: must not be empty"))
-	} else if cluster && !counters.HasHashTag(c.Redis.KeyPrefix) {
-		errs = append(errs, fmt.Errorf("redis.key_prefix: %q has no hash tag; with redis.addrs use one such as \"{analytics}:\" so a batch's keys share a cluster slot", c.Redis.KeyPrefix))
-	}
-	if c.Redis.DailyTTL < 0 {
-		errs = append(errs, fmt.Errorf("redis.daily_ttl: must not be negative, got %s", c.Redis.DailyTTL))
-	}
-	if c.Redis.MonthlyTTL < 0 {
-		errs = append(errs, fmt.Errorf("redis.monthly_ttl: must not be negative, got %s", c.Redis.MonthlyTTL))
-	}
+	errs = append(errs, c.Redis.Validate("redis.")...)
 	if c.Redis.ClaimTTL < time.Second {
 		errs = append(errs, fmt.Errorf("redis.claim_ttl: must be at least 1s, got %s", c.Redis.ClaimTTL))
 	}

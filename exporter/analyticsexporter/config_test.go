@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/counters"
 )
 
 func loadConfig(t *testing.T, file, id string) (*Config, error) {
@@ -64,8 +66,11 @@ func TestLoadConfig(t *testing.T) {
 		require.NoError(t, confmap.Validate(cfg))
 		assert.Equal(t, PostgresConfig{DSN: "postgres://analytics:secret@db.internal:5432/analytics", MaxConns: 16, MinConns: 2}, cfg.Postgres)
 		assert.Equal(t, RedisConfig{
-			Addr: "redis.internal:6380", DB: 3, Username: "analytics", Password: "redis-secret",
-			KeyPrefix: "shop:", DailyTTL: 2400 * time.Hour, MonthlyTTL: 17520 * time.Hour, ClaimTTL: 72 * time.Hour,
+			RedisConfig: counters.RedisConfig{
+				Addr: "redis.internal:6380", DB: 3, Username: "analytics", Password: "redis-secret",
+				KeyPrefix: "shop:", DailyTTL: 2400 * time.Hour, MonthlyTTL: 17520 * time.Hour,
+			},
+			ClaimTTL: 72 * time.Hour,
 		}, cfg.Redis)
 		assert.Equal(t, "Europe/Berlin", cfg.Timezone)
 		assert.True(t, cfg.Migrate)

@@ -118,18 +118,13 @@ func (e *analyticsExporter) start(ctx context.Context, _ component.Host) error {
 		return fmt.Errorf("analytics exporter: postgres: %w", err)
 	}
 
-	rdb, redisAddr := newRedisClient(e.cfg.Redis) // no I/O
-	e.redisAddr = redisAddr
+	rdb := counters.NewClient(e.cfg.Redis.Options()) // no I/O
+	e.redisAddr = e.cfg.Redis.Where()
 
 	st := store.New(pool, rdb, store.Config{
 		Location: loc,
-		Layout: counters.Layout{
-			Prefix:     e.cfg.Redis.KeyPrefix,
-			DailyTTL:   e.cfg.Redis.DailyTTL,
-			MonthlyTTL: e.cfg.Redis.MonthlyTTL,
-			ClaimTTL:   e.cfg.Redis.ClaimTTL,
-		},
-		Logger: e.logger,
+		Layout:   e.cfg.Redis.layout(),
+		Logger:   e.logger,
 	})
 	st.AfterCommitHook = e.afterCommitHook
 	fail := func(err error) error {

@@ -70,10 +70,12 @@ func createDefaultConfig() component.Config {
 		RetryConfig:   retry,
 		Postgres:      PostgresConfig{MaxConns: 8, MinConns: 1},
 		Redis: RedisConfig{
-			Addr:      counters.DefaultRedisAddr,
-			KeyPrefix: counters.DefaultPrefix,
-			DailyTTL:  counters.DefaultDailyTTL,
-			ClaimTTL:  counters.DefaultClaimTTL,
+			RedisConfig: counters.RedisConfig{
+				Addr:      counters.DefaultRedisAddr,
+				KeyPrefix: counters.DefaultPrefix,
+				DailyTTL:  counters.DefaultDailyTTL,
+			},
+			ClaimTTL: counters.DefaultClaimTTL,
 		},
 		Timezone:       counters.DefaultTimeZone,
 		Partitions:     PartitionsConfig{CreateAheadMonths: 2},
