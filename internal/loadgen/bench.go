@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -263,6 +264,11 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		time.Sleep(100 * time.Millisecond) // let the profile begin before the first send
 	}
 	logf("sustained: %d events, %d senders", nReq*o.PerRequest, o.Senders)
+	pids := make([]int, len(cols))
+	for i, c := range cols {
+		pids[i] = c.PID()
+	}
+	cpu0 := ReadCPUTimes(pids)
 	res, err := Run(ctx, Options{Transport: o.Transport, Endpoints: endpoints, Senders: o.Senders}, Encoded(reqs))
 	if err != nil {
 		return rep, err
@@ -276,6 +282,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		return rep, err
 	}
 	rep.Sustained = sustainedReport(res, drained)
+	rep.Sustained.CPU = cpu0.Share(ReadCPUTimes(pids), rep.Sustained.Events, runtime.NumCPU())
 	if m, e := ReadMemory(col.PID()); e == nil {
 		rep.Sustained.PeakRSS = m.PeakRSS
 		rep.PeakRSS = max(rep.PeakRSS, m.PeakRSS)
@@ -317,6 +324,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		pollCtx, stopPoll := context.WithCancel(ctx)
 		pollDone := make(chan error, 1)
 		go func() { pollDone <- vis.Run(pollCtx) }()
+		cpu0 := ReadCPUTimes(pids)
 		logf("rate %.0f events/s for %s: %d requests", rate, o.RateDuration, n)
 		res, err := Run(ctx, Options{
 			Transport: o.Transport, Endpoints: endpoints, Senders: o.Senders, Rate: rate,
@@ -341,6 +349,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 			return rep, err
 		}
 		rr := rateReport(rate, res, vis)
+		rr.CPU = cpu0.Share(ReadCPUTimes(pids), res.AckedEvents(), runtime.NumCPU())
 		if m, e := ReadMemory(col.PID()); e == nil {
 			rr.PeakRSS = m.PeakRSS
 			rep.PeakRSS = max(rep.PeakRSS, m.PeakRSS)

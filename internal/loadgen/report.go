@@ -76,6 +76,9 @@ type SustainedReport struct {
 	Attempts    int     `json:"attempts"`
 	PeakRSS     int64   `json:"peak_rss_bytes"`
 	PeakAnon    int64   `json:"peak_anon_bytes"`
+	// CPU is where the machine's CPU went from the first send until
+	// everything was stored and counted.
+	CPU *CPUShare `json:"cpu,omitempty"`
 }
 
 // RateReport is one fixed rate of phase (b).
@@ -103,6 +106,9 @@ type RateReport struct {
 	MaxLag   float64 `json:"max_send_lag_ms"`
 	PeakRSS  int64   `json:"peak_rss_bytes"`
 	PeakAnon int64   `json:"peak_anon_bytes"`
+	// CPU is where the machine's CPU went from the first send until every
+	// sample was visible and everything stored and counted.
+	CPU *CPUShare `json:"cpu,omitempty"`
 }
 
 // SoakReport is the memory phase: a rate held for a duration, the
@@ -299,11 +305,19 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("  raw COPY batches of %d\t%.0f events/s → ratio %.0f %%", r.RawCopyBatches.Batch, r.RawCopyBatches.EventsPerSec, 100*r.RatioRawCopyBatches)
 	}
 	p("  peak RSS\t%s (anonymous %s)", mib(r.Sustained.PeakRSS), mib(r.Sustained.PeakAnon))
+	if c := r.Sustained.CPU; c != nil {
+		p("  CPU\t%s", c)
+	}
 	p("")
 	p("(b) rate (events/s)\tachieved\tPG p50\tPG p99\tPG max\tRedis p50\tRedis p99\tRedis max\tack p50\tack p99\tsamples\tpeak RSS\tpeak anon")
 	for _, rr := range r.Rates {
 		p("  %.0f\t%.0f\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%d\t%s\t%s",
 			rr.Target, rr.Achieved, rr.PGP50, rr.PGP99, rr.PGMax, rr.RedisP50, rr.RedisP99, rr.RedisMax, rr.AckP50, rr.AckP99, rr.Samples, mib(rr.PeakRSS), mib(rr.PeakAnon))
+	}
+	for _, rr := range r.Rates {
+		if rr.CPU != nil {
+			p("  CPU at %.0f\t%s", rr.Target, rr.CPU)
+		}
 	}
 	p("")
 	p("(c) peak RSS\t%s (VmHWM, whole run); anonymous %s (RssAnon, sampled: RSS without the queue's mapped file)", mib(r.PeakRSS), mib(r.PeakAnon))
