@@ -71,6 +71,8 @@ type BenchOptions struct {
 	Month time.Time
 	// Out gets progress lines (default io.Discard).
 	Out io.Writer
+
+	pids []int // of the collectors, once started
 }
 
 func (o *BenchOptions) defaults() {
@@ -264,10 +266,10 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 		time.Sleep(100 * time.Millisecond) // let the profile begin before the first send
 	}
 	logf("sustained: %d events, %d senders", nReq*o.PerRequest, o.Senders)
-	pids := make([]int, len(cols))
-	for i, c := range cols {
-		pids[i] = c.PID()
+	for _, c := range cols {
+		o.pids = append(o.pids, c.PID())
 	}
+	pids := o.pids
 	cpu0 := ReadCPUTimes(pids)
 	res, err := Run(ctx, Options{Transport: o.Transport, Endpoints: endpoints, Senders: o.Senders}, Encoded(reqs))
 	if err != nil {
@@ -430,7 +432,9 @@ func rawBaseline(ctx context.Context, o *BenchOptions, rep *Report, g *Generator
 		if err != nil {
 			return err
 		}
+		cpu0 := ReadCPUTimes(o.pids)
 		res, err := RawCopy(ctx, dsn, months, rows, batch)
+		res.CPU = cpu0.Share(ReadCPUTimes(o.pids), int64(res.Events), runtime.NumCPU())
 		if e := dropSchema(o.PostgresDSN, schema); e != nil {
 			err = errors.Join(err, e)
 		}

@@ -37,6 +37,9 @@ type RawCopyResult struct {
 	Elapsed      time.Duration `json:"-"`
 	ElapsedSec   float64       `json:"elapsed_s"`
 	EventsPerSec float64       `json:"events_per_sec"`
+	// CPU is where the machine's CPU went during the COPY (the collector
+	// idles).
+	CPU *CPUShare `json:"cpu,omitempty"`
 }
 
 // RawRows builds the analytics_events rows of requests 0 … n-1 of gen:

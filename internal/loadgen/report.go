@@ -300,6 +300,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("  acknowledged\t%.0f events/s; ack p50 %.0f ms, p99 %.0f ms", r.Sustained.AckedPerSec, r.Sustained.AckP50, r.Sustained.AckP99)
 	if r.RawCopy != nil {
 		p("  raw COPY\t%.0f events/s (%d rows, one COPY) → ratio %.0f %%", r.RawCopy.EventsPerSec, r.RawCopy.Events, 100*r.RatioRawCopy)
+		if c := r.RawCopy.CPU; c != nil {
+			p("  CPU of raw COPY\t%s", c)
+		}
 	}
 	if r.RawCopyBatches != nil {
 		p("  raw COPY batches of %d\t%.0f events/s → ratio %.0f %%", r.RawCopyBatches.Batch, r.RawCopyBatches.EventsPerSec, 100*r.RatioRawCopyBatches)
