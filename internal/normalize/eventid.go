@@ -60,6 +60,9 @@ type kv struct {
 type idScratch struct {
 	buf []byte
 	kvs []kv
+	// used is the most of kvs this call filled: only that much holds
+	// references to clear before pooling.
+	used int
 }
 
 var idScratchPool = sync.Pool{New: func() any {
@@ -86,6 +89,7 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 		return true
 	})
 	top := s.kvs[start:]
+	s.used = max(s.used, len(s.kvs))
 	slices.SortStableFunc(top, cmpKV)
 	b = binary.AppendUvarint(b, uint64(len(top)))
 	for _, e := range top {
@@ -105,8 +109,8 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 
 	sum := sha256.Sum256(b)
 	s.buf = b
-	clear(s.kvs[:cap(s.kvs)]) // drop references into pdata before pooling
-	s.kvs = s.kvs[:0]
+	clear(s.kvs[:s.used]) // drop references into pdata before pooling
+	s.kvs, s.used = s.kvs[:0], 0
 	if cap(s.buf) <= 64<<10 {
 		idScratchPool.Put(s)
 	}
@@ -156,6 +160,7 @@ func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
 		})
 		// Index, not a sub-slice: nested calls may grow s.kvs.
 		end := len(s.kvs)
+		s.used = max(s.used, end)
 		slices.SortStableFunc(s.kvs[start:end], cmpKV)
 		b = append(b, tagMap)
 		b = binary.AppendUvarint(b, uint64(end-start)) //nolint:gosec // a count, never negative

@@ -327,30 +327,47 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 		}
 	}
 
-	// Every attribute put below may grow the map: no pcommon.Value taken from
-	// attrs above is used after this point.
-	attrs.EnsureCapacity(attrs.Len() + 11)
-	if rej == nil {
-		attrs.PutStr(catalog.AttrStatus, catalog.StatusAccepted)
-	} else {
-		attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
-	}
 	// An accepted record is not stamped with what it carries itself,
 	// unchanged (catalog.Accepted reads it back): its EventName, its
 	// resource's service.name, its event.id, its Timestamp. A rejected record
 	// gets every stamp.
 	accepted := rej == nil
-	if name != "" && (!accepted || lr.EventName() != name) {
+	putName := name != "" && (!accepted || lr.EventName() != name)
+	putProduct := productSet && !accepted
+	putID := idOK && (!accepted || out.DerivedID)
+	// A time after 2262 does not fit (and is rejected above): left unset.
+	putTime := eventTime <= math.MaxInt64 && (!accepted || eventTime != lr.Timestamp())
+
+	// Every attribute put below may grow the map: no pcommon.Value taken from
+	// attrs above is used after this point. Room for exactly the stamps put
+	// (no analytics.* attribute is left, so each one is appended): status,
+	// name, product, id, time, then the content hash and counters of an
+	// accepted record or the reason, field, message and key of a rejected one.
+	stamps := 1 + b2i(putName) + b2i(putProduct) + b2i(putID) + b2i(putTime)
+	if accepted {
+		stamps++
+		if known {
+			stamps += b2i(ev.Measure != "") + b2i(ev.Flag != "")
+		}
+	} else {
+		stamps += 4
+	}
+	attrs.EnsureCapacity(attrs.Len() + stamps)
+	if accepted {
+		attrs.PutStr(catalog.AttrStatus, catalog.StatusAccepted)
+	} else {
+		attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
+	}
+	if putName {
 		attrs.PutStr(catalog.AttrEventName, name)
 	}
-	if productSet && !accepted {
+	if putProduct {
 		attrs.PutStr(catalog.AttrProduct, product)
 	}
-	if idOK && (!accepted || out.DerivedID) {
+	if putID {
 		attrs.PutStr(catalog.AttrEventID, id)
 	}
-	// A time after 2262 does not fit (and is rejected above): left unset.
-	if eventTime <= math.MaxInt64 && (!accepted || eventTime != lr.Timestamp()) {
+	if putTime {
 		attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
 	}
 	if rej == nil {
@@ -925,3 +942,10 @@ func idHex(sum *[32]byte) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
