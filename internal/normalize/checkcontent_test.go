@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -160,6 +161,47 @@ func TestCheckContentMatchesSequentialChecks(t *testing.T) {
 	} {
 		if reasons[reason] < 100 {
 			t.Errorf("only %d cases of %s: the generator does not cover it", reasons[reason], reason)
+		}
+	}
+}
+
+func TestBadTextMatchesFullCheck(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"a", "b", "\x00", "é", "€", "\xff", "\xc3", "\xe2\x82", "𝄞", "\x7f", "\x80"}
+	for i := range 200000 {
+		var b strings.Builder
+		for range r.IntN(40) {
+			if r.IntN(6) == 0 {
+				b.WriteString(alphabet[r.IntN(len(alphabet))])
+			} else {
+				b.WriteByte(byte(' ' + r.IntN(90)))
+			}
+		}
+		s := b.String()
+		if got, want := badText(s), badTextFrom(s); got != want {
+			t.Fatalf("case %d: badText(%q) = %v, want %v", i, s, got, want)
+		}
+	}
+}
+
+func TestSortKVsIsStable(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 20000 {
+		var a, b []kv
+		for j := range r.IntN(40) {
+			k := string(rune('a' + r.IntN(6)))
+			if r.IntN(3) == 0 {
+				k += string(rune('a' + r.IntN(3)))
+			}
+			a = append(a, kv{k, pcommon.NewValueInt(int64(j))})
+			b = append(b, kv{k, pcommon.NewValueInt(int64(j))})
+		}
+		sortKVs(a)
+		slices.SortStableFunc(b, cmpKV)
+		for j := range a {
+			if a[j].k != b[j].k || a[j].v.Int() != b[j].v.Int() {
+				t.Fatalf("case %d: sortKVs at %d: %s/%d, want %s/%d", i, j, a[j].k, a[j].v.Int(), b[j].k, b[j].v.Int())
+			}
 		}
 	}
 }

@@ -90,7 +90,7 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 	})
 	top := s.kvs[start:]
 	s.used = max(s.used, len(s.kvs))
-	slices.SortStableFunc(top, cmpKV)
+	sortKVs(top)
 	b = binary.AppendUvarint(b, uint64(len(top)))
 	for _, e := range top {
 		b = appendStr(b, e.k)
@@ -118,6 +118,20 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 }
 
 func cmpKV(a, b kv) int { return strings.Compare(a.k, b.k) }
+
+// sortKVs sorts kvs by key, keeping the order of equal keys: by insertion
+// when there are few (most maps), else with slices.SortStableFunc.
+func sortKVs(kvs []kv) {
+	if len(kvs) > 16 {
+		slices.SortStableFunc(kvs, cmpKV)
+		return
+	}
+	for i := 1; i < len(kvs); i++ {
+		for j := i; j > 0 && kvs[j].k < kvs[j-1].k; j-- {
+			kvs[j], kvs[j-1] = kvs[j-1], kvs[j]
+		}
+	}
+}
 
 func appendStr(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -161,7 +175,7 @@ func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
 		// Index, not a sub-slice: nested calls may grow s.kvs.
 		end := len(s.kvs)
 		s.used = max(s.used, end)
-		slices.SortStableFunc(s.kvs[start:end], cmpKV)
+		sortKVs(s.kvs[start:end])
 		b = append(b, tagMap)
 		b = binary.AppendUvarint(b, uint64(end-start)) //nolint:gosec // a count, never negative
 		for i := start; i < end; i++ {

@@ -442,7 +442,7 @@ func stripAnalytics(attrs pcommon.Map) {
 }
 
 func validEventID(s string) bool {
-	return len(s) >= 1 && len(s) <= MaxEventIDBytes && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+	return len(s) >= 1 && len(s) <= MaxEventIDBytes && !badText(s)
 }
 
 // check runs the checks in order and returns the first failure, nil if none.
@@ -660,6 +660,9 @@ func (n *Normalizer) pastMessage(t pcommon.Timestamp, now time.Time) string {
 }
 
 func textProblem(field, what, s string) *rejection {
+	if !badText(s) {
+		return nil
+	}
 	if strings.IndexByte(s, 0) >= 0 {
 		return &rejection{catalog.ReasonNulByte, field, what + " contains a NUL byte, which cannot be stored; remove it"}
 	}
@@ -699,12 +702,39 @@ func valueText(v pcommon.Value) string {
 	return ""
 }
 
+// badText reports whether s has a NUL byte or is not valid UTF-8. Text is
+// mostly ASCII: it is read 8 bytes at a time until a byte is NUL or not
+// ASCII, and only from there on checked in full.
 func badText(s string) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		// Not all ASCII, or (all ASCII) a zero byte.
+		if w&hi != 0 || (w-lo)&^w&hi != 0 {
+			return badTextFrom(s[i:])
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return badTextFrom(s[i:])
+		}
+	}
+	return false
+}
+
+// badTextFrom is badText of s in full (s starts at a character).
+func badTextFrom(s string) bool {
 	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
 }
 
 func checkEventID(v pcommon.Value) *rejection {
 	const want = "event.id must be a string of 1 to 128 bytes of valid UTF-8 without NUL bytes (or be left out to get a derived id)"
+	if v.Type() == pcommon.ValueTypeStr && validEventID(v.Str()) {
+		return nil
+	}
 	if v.Type() != pcommon.ValueTypeStr {
 		return &rejection{catalog.ReasonInvalidEventID, FieldEventID, want + ", got " + describe(v)}
 	}
