@@ -107,3 +107,19 @@ func BenchmarkRecordLoadgenMix(b *testing.B) {
 	g := &loadgen.Generator{PerRequest: 1000, Month: benchNow}
 	benchWire(b, g.Logs(0), benchNow.AddDate(0, 1, 0))
 }
+
+// BenchmarkDeriveEventID: the id of six attributes (the canonical encoding
+// and its sha256).
+func BenchmarkDeriveEventID(b *testing.B) {
+	m := pcommon.NewMap()
+	m.PutStr("session_id", "sess-5b0c2c1e-8d7a-4b7e-9f6e-0c1d2e3f4a5b")
+	m.PutInt("response_time_ms", 1320)
+	m.PutStr("customer_id", "cust-42")
+	m.PutStr("channel", "web")
+	m.PutStr("model", "gpt-x")
+	m.PutStr("agent_id", "agent-7")
+	b.ReportAllocs()
+	for b.Loop() {
+		normalize.DeriveEventID("ai_chatbot", "session.message", 12345, m)
+	}
+}

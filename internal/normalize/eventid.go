@@ -90,9 +90,14 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 	})
 	top := s.kvs[start:]
 	s.used = max(s.used, len(s.kvs))
-	sortKVs(top)
+	var buf [16]uint8
+	order := keyOrder(top, &buf)
 	b = binary.AppendUvarint(b, uint64(len(top)))
-	for _, e := range top {
+	for i := range top {
+		e := top[i]
+		if order != nil {
+			e = top[order[i]]
+		}
 		b = appendStr(b, e.k)
 		if ev != nil && e.v.Type() == pcommon.ValueTypeInt {
 			if a, ok := ev.Attribute(e.k); ok && a.Type == catalog.TypeDouble {
@@ -119,18 +124,24 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 
 func cmpKV(a, b kv) int { return strings.Compare(a.k, b.k) }
 
-// sortKVs sorts kvs by key, keeping the order of equal keys: by insertion
-// when there are few (most maps), else with slices.SortStableFunc.
-func sortKVs(kvs []kv) {
-	if len(kvs) > 16 {
+// keyOrder puts kvs in key order, equal keys in their order. With at most
+// len(buf) of them (most maps), kvs is left as it is and the positions in
+// key order are returned, sorted by insertion in buf; with more, kvs itself
+// is sorted (slices.SortStableFunc) and keyOrder returns nil.
+func keyOrder(kvs []kv, buf *[16]uint8) []uint8 {
+	if len(kvs) > len(buf) {
 		slices.SortStableFunc(kvs, cmpKV)
-		return
+		return nil
 	}
-	for i := 1; i < len(kvs); i++ {
-		for j := i; j > 0 && kvs[j].k < kvs[j-1].k; j-- {
-			kvs[j], kvs[j-1] = kvs[j-1], kvs[j]
+	order := buf[:len(kvs)]
+	for i := range order {
+		j := i
+		for ; j > 0 && kvs[i].k < kvs[order[j-1]].k; j-- {
+			order[j] = order[j-1]
 		}
+		order[j] = uint8(i) //nolint:gosec // i < len(buf)
 	}
+	return order
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -175,11 +186,15 @@ func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
 		// Index, not a sub-slice: nested calls may grow s.kvs.
 		end := len(s.kvs)
 		s.used = max(s.used, end)
-		sortKVs(s.kvs[start:end])
+		var buf [16]uint8
+		order := keyOrder(s.kvs[start:end], &buf)
 		b = append(b, tagMap)
 		b = binary.AppendUvarint(b, uint64(end-start)) //nolint:gosec // a count, never negative
 		for i := start; i < end; i++ {
 			e := s.kvs[i]
+			if order != nil {
+				e = s.kvs[start+int(order[i-start])]
+			}
 			b = appendStr(b, e.k)
 			b = s.appendValue(b, e.v)
 		}
