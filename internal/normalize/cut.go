@@ -58,19 +58,27 @@ func mapDepth(m pcommon.Map, limit int) (int, string) {
 func (n *Normalizer) checkDepth(attrs pcommon.Map, body pcommon.Value) *rejection {
 	limit := n.lim.MaxDepth
 	if d, k := mapDepth(attrs, limit); d > limit {
-		return &rejection{
-			catalog.ReasonTooDeep, safeField(k),
-			"attribute " + quote(k) + " is nested more than " + itoa(limit) +
-				" levels deep (maps and arrays), the limit of max_depth; flatten it",
-		}
+		return attrTooDeep(k, limit)
 	}
 	if depth(body, limit) > limit {
-		return &rejection{
-			catalog.ReasonTooDeep, FieldBody,
-			"the body is nested more than " + itoa(limit) + " levels deep (maps and arrays), the limit of max_depth; flatten it",
-		}
+		return bodyTooDeep(limit)
 	}
 	return nil
+}
+
+func attrTooDeep(k string, limit int) *rejection {
+	return &rejection{
+		catalog.ReasonTooDeep, safeField(k),
+		"attribute " + quote(k) + " is nested more than " + itoa(limit) +
+			" levels deep (maps and arrays), the limit of max_depth; flatten it",
+	}
+}
+
+func bodyTooDeep(limit int) *rejection {
+	return &rejection{
+		catalog.ReasonTooDeep, FieldBody,
+		"the body is nested more than " + itoa(limit) + " levels deep (maps and arrays), the limit of max_depth; flatten it",
+	}
 }
 
 // Cut replaces the content of lr by the start of its OTLP/JSON (as a plog.Logs

@@ -60,6 +60,9 @@ type kv struct {
 type idScratch struct {
 	buf []byte
 	kvs []kv
+	// used is the most of kvs this call filled: only that much holds
+	// references to clear before pooling.
+	used int
 }
 
 var idScratchPool = sync.Pool{New: func() any {
@@ -86,9 +89,15 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 		return true
 	})
 	top := s.kvs[start:]
-	slices.SortStableFunc(top, cmpKV)
+	s.used = max(s.used, len(s.kvs))
+	var buf [16]uint8
+	order := keyOrder(top, &buf)
 	b = binary.AppendUvarint(b, uint64(len(top)))
-	for _, e := range top {
+	for i := range top {
+		e := top[i]
+		if order != nil {
+			e = top[order[i]]
+		}
 		b = appendStr(b, e.k)
 		if ev != nil && e.v.Type() == pcommon.ValueTypeInt {
 			if a, ok := ev.Attribute(e.k); ok && a.Type == catalog.TypeDouble {
@@ -105,8 +114,8 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 
 	sum := sha256.Sum256(b)
 	s.buf = b
-	clear(s.kvs[:cap(s.kvs)]) // drop references into pdata before pooling
-	s.kvs = s.kvs[:0]
+	clear(s.kvs[:s.used]) // drop references into pdata before pooling
+	s.kvs, s.used = s.kvs[:0], 0
 	if cap(s.buf) <= 64<<10 {
 		idScratchPool.Put(s)
 	}
@@ -114,6 +123,26 @@ func hashContent(domain, product, name string, ts pcommon.Timestamp, attrs pcomm
 }
 
 func cmpKV(a, b kv) int { return strings.Compare(a.k, b.k) }
+
+// keyOrder puts kvs in key order, equal keys in their order. With at most
+// len(buf) of them (most maps), kvs is left as it is and the positions in
+// key order are returned, sorted by insertion in buf; with more, kvs itself
+// is sorted (slices.SortStableFunc) and keyOrder returns nil.
+func keyOrder(kvs []kv, buf *[16]uint8) []uint8 {
+	if len(kvs) > len(buf) {
+		slices.SortStableFunc(kvs, cmpKV)
+		return nil
+	}
+	order := buf[:len(kvs)]
+	for i := range order {
+		j := i
+		for ; j > 0 && kvs[i].k < kvs[order[j-1]].k; j-- {
+			order[j] = order[j-1]
+		}
+		order[j] = uint8(i) //nolint:gosec // i < len(buf)
+	}
+	return order
+}
 
 func appendStr(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -156,11 +185,16 @@ func (s *idScratch) appendValue(b []byte, v pcommon.Value) []byte {
 		})
 		// Index, not a sub-slice: nested calls may grow s.kvs.
 		end := len(s.kvs)
-		slices.SortStableFunc(s.kvs[start:end], cmpKV)
+		s.used = max(s.used, end)
+		var buf [16]uint8
+		order := keyOrder(s.kvs[start:end], &buf)
 		b = append(b, tagMap)
 		b = binary.AppendUvarint(b, uint64(end-start)) //nolint:gosec // a count, never negative
 		for i := start; i < end; i++ {
 			e := s.kvs[i]
+			if order != nil {
+				e = s.kvs[start+int(order[i-start])]
+			}
 			b = appendStr(b, e.k)
 			b = s.appendValue(b, e.v)
 		}

@@ -327,30 +327,47 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 		}
 	}
 
-	// Every attribute put below may grow the map: no pcommon.Value taken from
-	// attrs above is used after this point.
-	attrs.EnsureCapacity(attrs.Len() + 11)
-	if rej == nil {
-		attrs.PutStr(catalog.AttrStatus, catalog.StatusAccepted)
-	} else {
-		attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
-	}
 	// An accepted record is not stamped with what it carries itself,
 	// unchanged (catalog.Accepted reads it back): its EventName, its
 	// resource's service.name, its event.id, its Timestamp. A rejected record
 	// gets every stamp.
 	accepted := rej == nil
-	if name != "" && (!accepted || lr.EventName() != name) {
+	putName := name != "" && (!accepted || lr.EventName() != name)
+	putProduct := productSet && !accepted
+	putID := idOK && (!accepted || out.DerivedID)
+	// A time after 2262 does not fit (and is rejected above): left unset.
+	putTime := eventTime <= math.MaxInt64 && (!accepted || eventTime != lr.Timestamp())
+
+	// Every attribute put below may grow the map: no pcommon.Value taken from
+	// attrs above is used after this point. Room for exactly the stamps put
+	// (no analytics.* attribute is left, so each one is appended): status,
+	// name, product, id, time, then the content hash and counters of an
+	// accepted record or the reason, field, message and key of a rejected one.
+	stamps := 1 + b2i(putName) + b2i(putProduct) + b2i(putID) + b2i(putTime)
+	if accepted {
+		stamps++
+		if known {
+			stamps += b2i(ev.Measure != "") + b2i(ev.Flag != "")
+		}
+	} else {
+		stamps += 4
+	}
+	attrs.EnsureCapacity(attrs.Len() + stamps)
+	if accepted {
+		attrs.PutStr(catalog.AttrStatus, catalog.StatusAccepted)
+	} else {
+		attrs.PutStr(catalog.AttrStatus, catalog.StatusRejected)
+	}
+	if putName {
 		attrs.PutStr(catalog.AttrEventName, name)
 	}
-	if productSet && !accepted {
+	if putProduct {
 		attrs.PutStr(catalog.AttrProduct, product)
 	}
-	if idOK && (!accepted || out.DerivedID) {
+	if putID {
 		attrs.PutStr(catalog.AttrEventID, id)
 	}
-	// A time after 2262 does not fit (and is rejected above): left unset.
-	if eventTime <= math.MaxInt64 && (!accepted || eventTime != lr.Timestamp()) {
+	if putTime {
 		attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
 	}
 	if rej == nil {
@@ -425,7 +442,7 @@ func stripAnalytics(attrs pcommon.Map) {
 }
 
 func validEventID(s string) bool {
-	return len(s) >= 1 && len(s) <= MaxEventIDBytes && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+	return len(s) >= 1 && len(s) <= MaxEventIDBytes && !badText(s)
 }
 
 // check runs the checks in order and returns the first failure, nil if none.
@@ -433,31 +450,8 @@ func (n *Normalizer) check(name, product string, productSet bool, lr plog.LogRec
 	ev *catalog.Event, known bool, eventTime pcommon.Timestamp, now time.Time,
 ) *rejection {
 	attrs := lr.Attributes()
-	// 0. Nesting depth, before anything walks the values.
-	if r := n.checkDepth(attrs, lr.Body()); r != nil {
-		return r
-	}
-
-	// 1. NUL bytes and invalid UTF-8 anywhere a string is stored.
-	if r := textProblem(FieldEventName, "the event name", name); r != nil {
-		return r
-	}
-	if r := textProblem(FieldProduct, "resource attribute service.name", product); r != nil {
-		return r
-	}
-	if r := scanText(attrs); r != nil {
-		return r
-	}
-
-	// 2. A sent event.id must be usable.
-	if hasID {
-		if r := checkEventID(idVal); r != nil {
-			return r
-		}
-	}
-
-	// 3. Size limits.
-	if r := n.checkSize(name, product, attrs, lr.Body()); r != nil {
+	// 0–3: depth, text, event.id, sizes.
+	if r := n.checkContent(name, product, attrs, lr.Body(), idVal, hasID); r != nil {
 		return r
 	}
 
@@ -505,6 +499,147 @@ func (n *Normalizer) check(name, product string, productSet bool, lr plog.LogRec
 	return nil
 }
 
+// checkContent runs checks 0 to 3, in this order, and returns the first
+// failure, nil if none:
+//
+//  0. nesting depth (checkDepth), before anything walks the values;
+//  1. NUL bytes and invalid UTF-8 anywhere a string is stored: the event
+//     name, the product, then every attribute key and string value, nested
+//     ones too (the value of event.id is left to 2);
+//  2. a sent event.id must be usable (checkEventID);
+//  3. size limits (checkSize).
+//
+// It walks the attributes once for all of them: for each attribute its
+// depth, then (until a text problem is found) its text, then (until a size
+// problem is found) its size. A failure of an earlier check wins over any
+// of a later one, wherever either is in the attributes, exactly as when the
+// checks run one after the other.
+func (n *Normalizer) checkContent(name, product string, attrs pcommon.Map, body pcommon.Value, idVal pcommon.Value, hasID bool) *rejection {
+	limit, maxValue := n.lim.MaxDepth, n.lim.MaxValueBytes
+	var (
+		deepKey  string
+		deep     bool
+		textRej  *rejection
+		sizeRej  *rejection
+		attrSize int // the attributes' keys and values, exact while sizeRej is nil
+	)
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		t := v.Type()
+		// 0. Depth (a scalar is depth 0).
+		if (t == pcommon.ValueTypeMap || t == pcommon.ValueTypeSlice) && depth(v, limit) > limit {
+			deep, deepKey = true, k
+			return false
+		}
+		// 1. Text: the first attribute with a problem in its key or value.
+		if textRej == nil {
+			if badText(k) {
+				textRej = textProblem(safeField(k), "attribute name "+quote(k), k)
+			} else if k != catalog.WireEventID {
+				bad := ""
+				switch t {
+				case pcommon.ValueTypeStr:
+					if s := v.Str(); badText(s) {
+						bad = s
+					}
+				case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+					bad = valueText(v)
+				}
+				if bad != "" {
+					what := "attribute " + quote(k)
+					if t != pcommon.ValueTypeStr {
+						what = "a value nested in attribute " + quote(k)
+					}
+					textRej = textProblem(safeField(k), what, bad)
+				}
+			}
+		}
+		// 3. Size: the first attribute over a limit (see checkValueSizes),
+		// and the sum over all of them (see checkSize).
+		if textRej != nil || sizeRej != nil {
+			return true // only the depth of the rest can still matter
+		}
+		if len(k) > MaxNameBytes {
+			sizeRej = &rejection{
+				catalog.ReasonTooLarge, safeField(k),
+				"attribute name " + quote(k) + " is " + itoa(len(k)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
+			}
+			return true
+		}
+		size := 8
+		switch t {
+		case pcommon.ValueTypeStr:
+			size = len(v.Str())
+			if size > maxValue && k != catalog.WireEventID {
+				sizeRej = valueTooLarge(k, "value", size, maxValue)
+			}
+		case pcommon.ValueTypeBytes:
+			size = v.Bytes().Len()
+			if size > maxValue && k != catalog.WireEventID {
+				sizeRej = valueTooLarge(k, "value", size, maxValue)
+			}
+		case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+			// Exact when within maxValue (see valueSize).
+			if size = valueSize(v, maxValue); size > maxValue {
+				sizeRej = valueTooLarge(k, "value (keys and values together)", size, maxValue)
+			}
+		}
+		attrSize += len(k) + size
+		return true
+	})
+
+	if deep {
+		return attrTooDeep(deepKey, limit)
+	}
+	if depth(body, limit) > limit {
+		return bodyTooDeep(limit)
+	}
+
+	if r := textProblem(FieldEventName, "the event name", name); r != nil {
+		return r
+	}
+	if r := textProblem(FieldProduct, "resource attribute service.name", product); r != nil {
+		return r
+	}
+	if textRej != nil {
+		return textRej
+	}
+
+	if hasID {
+		if r := checkEventID(idVal); r != nil {
+			return r
+		}
+	}
+
+	if r := n.checkNameSizes(name, product, attrs); r != nil {
+		return r
+	}
+	if sizeRej != nil {
+		return sizeRej
+	}
+	// The whole record: name, body, every key and value (attrSize is exact:
+	// no value is over maxValue).
+	budget := n.lim.MaxRecordBytes
+	if total := len(name) + attrSize; total > budget || total+valueSize(body, budget-total) > budget {
+		return recordTooLarge(budget)
+	}
+	return nil
+}
+
+func valueTooLarge(k, what string, size, limit int) *rejection {
+	return &rejection{
+		catalog.ReasonTooLarge, safeField(k),
+		"attribute " + quote(k) + " " + what + " is " + itoa(size) + " bytes, more than the limit of " + itoa(limit),
+	}
+}
+
+func recordTooLarge(budget int) *rejection {
+	return &rejection{
+		catalog.ReasonTooLarge, FieldRecord,
+		"the record (event name, body, attribute names and values) is more than " + itoa(budget) +
+			" bytes, the limit of max_record_bytes; send less per event",
+	}
+}
+
 // pastMessage explains an event time before MinEventTime, naming the unit
 // the value was probably sent in.
 func (n *Normalizer) pastMessage(t pcommon.Timestamp, now time.Time) string {
@@ -525,6 +660,9 @@ func (n *Normalizer) pastMessage(t pcommon.Timestamp, now time.Time) string {
 }
 
 func textProblem(field, what, s string) *rejection {
+	if !badText(s) {
+		return nil
+	}
 	if strings.IndexByte(s, 0) >= 0 {
 		return &rejection{catalog.ReasonNulByte, field, what + " contains a NUL byte, which cannot be stored; remove it"}
 	}
@@ -532,31 +670,6 @@ func textProblem(field, what, s string) *rejection {
 		return &rejection{catalog.ReasonInvalidUTF8, field, what + " is not valid UTF-8; send text as UTF-8"}
 	}
 	return nil
-}
-
-// scanText checks every attribute key and string value, nested ones too. The
-// value of event.id is left to checkEventID.
-func scanText(attrs pcommon.Map) *rejection {
-	var rej *rejection
-	attrs.Range(func(k string, v pcommon.Value) bool {
-		if badText(k) {
-			rej = textProblem(safeField(k), "attribute name "+quote(k), k)
-			return false
-		}
-		if k == catalog.WireEventID {
-			return true
-		}
-		if r := valueText(v); r != "" {
-			what := "attribute " + quote(k)
-			if v.Type() != pcommon.ValueTypeStr {
-				what = "a value nested in attribute " + quote(k)
-			}
-			rej = textProblem(safeField(k), what, r)
-			return false
-		}
-		return true
-	})
-	return rej
 }
 
 // valueText returns the first string in v (a key or value, at any depth)
@@ -589,12 +702,39 @@ func valueText(v pcommon.Value) string {
 	return ""
 }
 
+// badText reports whether s has a NUL byte or is not valid UTF-8. Text is
+// mostly ASCII: it is read 8 bytes at a time until a byte is NUL or not
+// ASCII, and only from there on checked in full.
 func badText(s string) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		// Not all ASCII, or (all ASCII) a zero byte.
+		if w&hi != 0 || (w-lo)&^w&hi != 0 {
+			return badTextFrom(s[i:])
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return badTextFrom(s[i:])
+		}
+	}
+	return false
+}
+
+// badTextFrom is badText of s in full (s starts at a character).
+func badTextFrom(s string) bool {
 	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
 }
 
 func checkEventID(v pcommon.Value) *rejection {
 	const want = "event.id must be a string of 1 to 128 bytes of valid UTF-8 without NUL bytes (or be left out to get a derived id)"
+	if v.Type() == pcommon.ValueTypeStr && validEventID(v.Str()) {
+		return nil
+	}
 	if v.Type() != pcommon.ValueTypeStr {
 		return &rejection{catalog.ReasonInvalidEventID, FieldEventID, want + ", got " + describe(v)}
 	}
@@ -626,35 +766,16 @@ func (n *Normalizer) checkSize(name, product string, attrs pcommon.Map, body pco
 		total += len(k) + valueSize(v, budget-total-len(k))
 	}
 	if total > budget {
-		return &rejection{
-			catalog.ReasonTooLarge, FieldRecord,
-			"the record (event name, body, attribute names and values) is more than " + itoa(budget) +
-				" bytes, the limit of max_record_bytes; send less per event",
-		}
+		return recordTooLarge(budget)
 	}
 	return nil
 }
 
 func (n *Normalizer) checkValueSizes(name, product string, attrs pcommon.Map) *rejection {
+	if r := n.checkNameSizes(name, product, attrs); r != nil {
+		return r
+	}
 	max := n.lim.MaxValueBytes
-	if c := attrs.Len(); c > n.lim.MaxAttributes {
-		return &rejection{
-			catalog.ReasonTooLarge, FieldAttributes,
-			"the record has " + itoa(c) + " attributes, more than the limit of " + itoa(n.lim.MaxAttributes),
-		}
-	}
-	if len(name) > MaxNameBytes {
-		return &rejection{
-			catalog.ReasonTooLarge, FieldEventName,
-			"the event name is " + itoa(len(name)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
-		}
-	}
-	if len(product) > MaxNameBytes {
-		return &rejection{
-			catalog.ReasonTooLarge, FieldProduct,
-			"service.name is " + itoa(len(product)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
-		}
-	}
 	var rej *rejection
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if len(k) > MaxNameBytes {
@@ -676,15 +797,36 @@ func (n *Normalizer) checkValueSizes(name, product string, attrs pcommon.Map) *r
 			return true
 		}
 		if size := valueSize(v, max); size > max {
-			rej = &rejection{
-				catalog.ReasonTooLarge, safeField(k),
-				"attribute " + quote(k) + " " + what + " is " + itoa(size) + " bytes, more than the limit of " + itoa(max),
-			}
+			rej = valueTooLarge(k, what, size, max)
 			return false
 		}
 		return true
 	})
 	return rej
+}
+
+// checkNameSizes checks the number of attributes and the length of the
+// event name and the product.
+func (n *Normalizer) checkNameSizes(name, product string, attrs pcommon.Map) *rejection {
+	if c := attrs.Len(); c > n.lim.MaxAttributes {
+		return &rejection{
+			catalog.ReasonTooLarge, FieldAttributes,
+			"the record has " + itoa(c) + " attributes, more than the limit of " + itoa(n.lim.MaxAttributes),
+		}
+	}
+	if len(name) > MaxNameBytes {
+		return &rejection{
+			catalog.ReasonTooLarge, FieldEventName,
+			"the event name is " + itoa(len(name)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
+		}
+	}
+	if len(product) > MaxNameBytes {
+		return &rejection{
+			catalog.ReasonTooLarge, FieldProduct,
+			"service.name is " + itoa(len(product)) + " bytes, more than the limit of " + itoa(MaxNameBytes),
+		}
+	}
+	return nil
 }
 
 // valueSize is the stored size of v: the length of a string or bytes value,
@@ -925,3 +1067,10 @@ func idHex(sum *[32]byte) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
