@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"unsafe"
 
@@ -31,7 +32,12 @@ const (
 )
 
 // maxDecodedBody is the longest body a block of n bytes may decode to.
-func maxDecodedBody(n int) int { return max(decodedFloor, decodedRatio*n) }
+func maxDecodedBody(n int) int {
+	if n > math.MaxInt/decodedRatio {
+		return math.MaxInt
+	}
+	return max(decodedFloor, decodedRatio*n)
+}
 
 // scratch holds the buffers AppendBinary reuses: the body and its block.
 // Neither is referred to after AppendBinary returns.
@@ -52,21 +58,27 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 		scratchPool.Put(sc)
 	}()
 	sc.body = b.appendBody(sc.body[:0])
-	bound := s2.MaxEncodedLen(len(sc.body))
+	return sc.appendItem(dst, sc.body), nil
+}
+
+// appendItem appends the encoded batch of body to dst: version 2, or
+// version 1 when DecodeBatch would refuse the block.
+func (sc *scratch) appendItem(dst, body []byte) []byte {
+	bound := s2.MaxEncodedLen(len(body))
 	if bound < 0 { // beyond s2's 4 GiB block: not expected
-		return appendVersion1(dst, sc.body), nil
+		return appendVersion1(dst, body)
 	}
 	if cap(sc.block) < bound {
 		sc.block = make([]byte, bound)
 	}
-	block := s2.Encode(sc.block[:bound], sc.body)
-	if len(sc.body) > maxDecodedBody(len(block)) {
-		return appendVersion1(dst, sc.body), nil
+	block := s2.Encode(sc.block[:bound], body)
+	if len(body) > maxDecodedBody(len(block)) {
+		return appendVersion1(dst, body)
 	}
 	out := make([]byte, len(dst), len(dst)+2+len(block))
 	copy(out, dst)
 	out = append(out, BatchMagic, batchVersionS2)
-	return append(out, block...), nil
+	return append(out, block...)
 }
 
 // appendVersion1 appends an encoded batch of version 1 with body to dst.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -97,6 +98,25 @@ func TestDecodeBatchBounded(t *testing.T) {
 	item := binary.AppendUvarint([]byte{BatchMagic, batchVersionS2}, 1<<20)
 	_, err := DecodeBatch(append(item, 0, 'x'))
 	require.Error(t, err)
+}
+
+// TestAppendItemTooCompressible: a body that DecodeBatch would refuse as
+// compressed (beyond 64 MiB, compressing more than 64 times) is written as
+// version 1, read as it is.
+func TestAppendItemTooCompressible(t *testing.T) {
+	t.Parallel()
+	var sc scratch
+	body := make([]byte, decodedFloor+1) // zeros: an s2 block of a few KB
+	item := sc.appendItem(nil, body)
+	require.Equal(t, []byte{BatchMagic, batchVersionRows}, item[:2])
+	assert.Len(t, item, 2+len(body))
+	// At the floor, or compressing less, it is version 2.
+	item = sc.appendItem(nil, body[:decodedFloor])
+	require.Equal(t, []byte{BatchMagic, batchVersionS2}, item[:2])
+	n, err := s2.DecodedLen(item[2:])
+	require.NoError(t, err)
+	assert.Equal(t, decodedFloor, n)
+	assert.Equal(t, math.MaxInt, maxDecodedBody(math.MaxInt/2))
 }
 
 // TestDecodeBatchDamagedBlocks: bytes of a compressed item changed at
