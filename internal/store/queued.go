@@ -769,8 +769,10 @@ var ErrNotBatch = errors.New("store: not an encoded batch")
 func decodeBody(buf []byte, s string) (*Batch, error) {
 	d := decoder{b: buf, s: s}
 	groups := make([]*group, d.count(1))
+	all := make([]group, len(groups)) // one allocation for every group
 	for i := range groups {
-		groups[i] = &group{proto: d.bytes()}
+		all[i].proto = d.bytes()
+		groups[i] = &all[i]
 	}
 	b := &Batch{events: make([]eventRow, d.count(8))}
 	for i := range b.events {
