@@ -17,10 +17,12 @@ import (
 // The exporter's own request type. The exporterhelper converts every
 // request as it arrives (store.Convert: the rows are built before the
 // sending queue), the queue stores the rows (store.Batch.AppendBinary, a
-// compact binary form) instead of the pdata protobuf, batches are merged and
-// split by records, and pushBatch writes them (store.Store.WriteBatch): what
-// depends on the database (retention, the ledger, refusals, duplicates
-// inside the merged batch) is decided there, as before.
+// compact binary form compressed with s2; store.DecodeBatch also reads the
+// uncompressed form of the previous release) instead of the pdata protobuf,
+// batches are merged and split by records, and pushBatch writes them
+// (store.Store.WriteBatch): what depends on the database (retention, the
+// ledger, refusals, duplicates inside the merged batch) is decided there, as
+// before.
 
 // batchRequest is one request in the sending queue.
 type batchRequest struct{ b *store.Batch }

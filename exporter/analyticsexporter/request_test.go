@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -129,6 +130,30 @@ func TestBatchEncoding(t *testing.T) {
 
 	_, _, err = enc.Unmarshal([]byte{store.BatchMagic, 1, 0xff})
 	require.Error(t, err, "a damaged batch is an error")
+	_, _, err = enc.Unmarshal([]byte{store.BatchMagic, 2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0})
+	require.Error(t, err, "a damaged compressed batch is an error")
+}
+
+// TestBatchEncodingReadsVersion1: the previous release queued batches of
+// version 1 (the rows uncompressed); they are read as the same batch, and
+// this release writes version 2 (the same rows as one s2 block).
+func TestBatchEncodingReadsVersion1(t *testing.T) {
+	t.Parallel()
+	enc := batchEncoding{loc: time.UTC}
+	ld := normalisedLogs(t, messages("e", 5, "2025-12-13")...)
+	v2, err := enc.Marshal(context.Background(), &batchRequest{b: store.Convert(time.UTC, ld)})
+	require.NoError(t, err)
+	require.Equal(t, []byte{store.BatchMagic, 2}, v2[:2])
+	body, err := s2.Decode(nil, v2[2:])
+	require.NoError(t, err)
+	v1 := append([]byte{store.BatchMagic, 1}, body...)
+
+	_, req, err := enc.Unmarshal(v1)
+	require.NoError(t, err)
+	assert.Equal(t, 5, req.ItemsCount())
+	again, err := enc.Marshal(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, v2, again)
 }
 
 // TestMergeSplit: requests merge and split by records, as the batcher asks.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,9 +42,11 @@ import (
 // one record's attributes is kept once.
 //
 // The persistent queue stores a Batch with AppendBinary: a magic byte that
-// no protobuf message starts with, a version byte, then the rows.
-// DecodeBatch reads it back; an item without the magic byte is taken for a
-// pdata protobuf item of an older collector (the caller converts it).
+// no protobuf message starts with, a version byte, then the rows (version
+// 1, the previous release's) or the rows compressed as one s2 block
+// (version 2, see queued_compress.go). DecodeBatch reads both back; an item
+// without the magic byte is taken for a pdata protobuf item of an older
+// collector (the caller converts it).
 
 // Batch is a converted request: rows ready to be written. A Batch is not
 // changed by WriteBatch (a retry writes the same rows again) and is safe to
@@ -596,8 +599,13 @@ const (
 	// which does not exist, so no protobuf message (a pdata item of an
 	// older collector) starts with it.
 	BatchMagic = 0xA7
-	// batchVersion is the version of the encoding after the magic byte.
-	batchVersion = 1
+	// batchVersionRows is the version of the encoding after the magic
+	// byte that has the rows as they are (the body, below); the previous
+	// collector release wrote it.
+	batchVersionRows = 1
+	// batchVersionS2 has the body compressed (see queued_compress.go):
+	// what AppendBinary writes.
+	batchVersionS2 = 2
 )
 
 // Flags of an encoded event row.
@@ -636,8 +644,9 @@ func (b *Batch) SizeHint() int {
 	return size
 }
 
-// AppendBinary appends the encoded batch to dst.
-func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
+// appendBody appends the body of the encoded batch (what follows the magic
+// and version bytes of version 1, uncompressed) to dst, growing it once.
+func (b *Batch) appendBody(dst []byte) []byte {
 	size := b.SizeHint()
 	groups := map[*group]int{}
 	var order []*group
@@ -650,8 +659,7 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 			}
 		}
 	}
-	dst = append(make([]byte, 0, len(dst)+size), dst...)
-	dst = append(dst, BatchMagic, batchVersion)
+	dst = slices.Grow(dst, size)
 	dst = binary.AppendUvarint(dst, uint64(len(order)))
 	for _, g := range order {
 		dst = appendBytes(dst, g.proto)
@@ -664,7 +672,7 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 	for i := range b.rejected {
 		dst = appendRejected(dst, &b.rejected[i])
 	}
-	return dst, nil
+	return dst
 }
 
 func appendBytes[T string | []byte](b []byte, s T) []byte {
@@ -756,22 +764,15 @@ func appendRejected(b []byte, r *rejectedRow) []byte {
 // Batch (no BatchMagic): a pdata item of an older collector.
 var ErrNotBatch = errors.New("store: not an encoded batch")
 
-// DecodeBatch decodes an encoded batch. The batch refers to buf (which the
-// caller must not change afterwards).
-func DecodeBatch(buf []byte) (*Batch, error) {
-	if len(buf) == 0 || buf[0] != BatchMagic {
-		return nil, ErrNotBatch
-	}
-	if len(buf) < 2 {
-		return nil, errors.New("store: decode batch: truncated")
-	}
-	if buf[1] != batchVersion {
-		return nil, fmt.Errorf("store: encoded batch of version %d, this collector reads version %d", buf[1], batchVersion)
-	}
-	d := decoder{b: buf, s: string(buf), i: 2}
+// decodeBody decodes the body of an encoded batch (see appendBody); s is
+// the same bytes as buf. The batch refers to buf and s.
+func decodeBody(buf []byte, s string) (*Batch, error) {
+	d := decoder{b: buf, s: s}
 	groups := make([]*group, d.count(1))
+	all := make([]group, len(groups)) // one allocation for every group
 	for i := range groups {
-		groups[i] = &group{proto: d.bytes()}
+		all[i].proto = d.bytes()
+		groups[i] = &all[i]
 	}
 	b := &Batch{events: make([]eventRow, d.count(8))}
 	for i := range b.events {

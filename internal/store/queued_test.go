@@ -17,7 +17,7 @@ import (
 // handles (rebuilt from the row, or kept exact), a rejected and an
 // unnormalised record. It returns the request and the raw form (rawJSON) of
 // each accepted record, in order.
-func queuedMix(t *testing.T) (plog.Logs, [][]byte) {
+func queuedMix(t testing.TB) (plog.Logs, [][]byte) {
 	t.Helper()
 	at := ts("2025-12-05T10:00:00Z")
 	recs := []rec{
@@ -145,18 +145,25 @@ func TestQueuedFormRoundTrip(t *testing.T) {
 func TestDecodeBatchRefusesDamage(t *testing.T) {
 	t.Parallel()
 	ld, _ := queuedMix(t)
-	buf, err := Convert(time.UTC, ld).AppendBinary(nil)
+	b := Convert(time.UTC, ld)
+	buf, err := b.AppendBinary(nil)
 	require.NoError(t, err)
-	for n := 0; n < len(buf); n++ {
-		_, err := DecodeBatch(buf[:n])
-		require.Error(t, err, "cut at %d", n)
+	require.Equal(t, byte(batchVersionS2), buf[1])
+	v1 := appendVersion1(nil, b.appendBody(nil))
+	for name, item := range map[string][]byte{"version 2": buf, "version 1": v1} {
+		for n := 0; n < len(item); n++ {
+			_, err := DecodeBatch(item[:n])
+			require.Error(t, err, "%s cut at %d", name, n)
+		}
+		_, err = DecodeBatch(append(append([]byte{}, item...), 0))
+		require.Error(t, err, "%s with a trailing byte", name)
+		bad := append([]byte{}, item...)
+		bad[1] = 9
+		_, err = DecodeBatch(bad)
+		require.ErrorContains(t, err, "version 9", name)
 	}
-	_, err = DecodeBatch(append(append([]byte{}, buf...), 0))
+	_, err = DecodeBatch(append(append([]byte{}, v1...), 0))
 	require.ErrorContains(t, err, "trailing")
-	bad := append([]byte{}, buf...)
-	bad[1] = 9
-	_, err = DecodeBatch(bad)
-	require.ErrorContains(t, err, "version 9")
 
 	var m plog.ProtoMarshaler
 	pb, err := m.MarshalLogs(ld)
