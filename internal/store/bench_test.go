@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-analytics/otelcol-analytics/internal/loadgen"
+	"github.com/otelcol-analytics/otelcol-analytics/internal/normalize"
+)
+
+// benchRequest is request k of 1000 records of the load generator's mix,
+// normalised as the eventcatalog processor does (default catalog).
+func benchRequest(b *testing.B, k int) plog.Logs {
+	b.Helper()
+	g := &loadgen.Generator{PerRequest: 1000, Month: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	ld := g.Logs(k)
+	norm := normalize.New(nil, normalize.Limits{})
+	now := time.Now()
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				if out := norm.Record(rl.Resource(), sl.Scope(), lr, now).Outcome; out != normalize.Accepted {
+					b.Fatalf("record not accepted: %v", out)
+				}
+			}
+		}
+	}
+	return ld
+}
+
+func benchLocation(b *testing.B) *time.Location {
+	b.Helper()
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return loc
+}
+
+// BenchmarkConvert is the exporter's work before its sending queue: a
+// 1000-record request becomes a Batch.
+func BenchmarkConvert(b *testing.B) {
+	ld := benchRequest(b, 0)
+	loc := benchLocation(b)
+	n := ld.LogRecordCount()
+	b.ReportAllocs()
+	for b.Loop() {
+		if q := Convert(loc, ld); len(q.events) != n {
+			b.Fatal("rows lost")
+		}
+	}
+}
+
+// BenchmarkWriteBatchGo is the Go side of WriteBatch on a merged batch of
+// 5000 rows (five requests, as the queue merges them), without a database:
+// prepare, the ids in key order (newEvents without probe), resolve,
+// aggregate, the two COPY streams and finishBatchSQL's arguments.
+func BenchmarkWriteBatchGo(b *testing.B) {
+	loc := benchLocation(b)
+	var q *Batch
+	for k := range 5 {
+		c := Convert(loc, benchRequest(b, k))
+		if q == nil {
+			q = c
+		} else {
+			q = q.Merge(c)
+		}
+	}
+	s := New(nil, nil, Config{Location: loc})
+	ctx := context.Background()
+	buf := make([]byte, 64<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		p := s.prepare(q)
+		fresh, known, err := newEvents(ctx, nil, p.events, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dups, conflicts := resolve(p.events, known)
+		_ = dups
+		deltas := aggregate(p.events, fresh)
+		_ = ledgerCopy(p.events, fresh)
+		if _, err := io.CopyBuffer(io.Discard, newEventsReader(p.events, fresh), buf); err != nil {
+			b.Fatal(err)
+		}
+		args, err := finishBatchArgs("00000000-0000-0000-0000-000000000000", deltas, append(p.rejected, conflicts...))
+		if err != nil || len(args) == 0 || len(fresh) != 5000 {
+			b.Fatal(err, len(fresh))
+		}
+	}
+}
