@@ -14,7 +14,7 @@ import (
 
 // benchRequest is request k of 1000 records of the load generator's mix,
 // normalised as the eventcatalog processor does (default catalog).
-func benchRequest(b *testing.B, k int) plog.Logs {
+func benchRequest(b testing.TB, k int) plog.Logs {
 	b.Helper()
 	g := &loadgen.Generator{PerRequest: 1000, Month: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 	ld := g.Logs(k)
@@ -32,7 +32,7 @@ func benchRequest(b *testing.B, k int) plog.Logs {
 	return ld
 }
 
-func benchLocation(b *testing.B) *time.Location {
+func benchLocation(b testing.TB) *time.Location {
 	b.Helper()
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
@@ -76,14 +76,16 @@ func BenchmarkWriteBatchGo(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p := s.prepare(q)
-		fresh, known, err := newEvents(ctx, nil, p.events, false)
+		fresh, known, err := newEvents(ctx, nil, p.events, p.order, false)
 		if err != nil {
 			b.Fatal(err)
 		}
 		dups, conflicts := resolve(p.events, known)
 		_ = dups
 		deltas := aggregate(p.events, fresh)
-		_ = ledgerCopy(p.events, fresh)
+		if _, err := io.CopyBuffer(io.Discard, newLedgerReader(p.events, fresh), buf); err != nil {
+			b.Fatal(err)
+		}
 		if _, err := io.CopyBuffer(io.Discard, newEventsReader(p.events, fresh), buf); err != nil {
 			b.Fatal(err)
 		}

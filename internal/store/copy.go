@@ -141,17 +141,59 @@ func (r *eventsReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// ledgerCopy returns the binary COPY of the ledger rows of events[order[...]]:
-// product, event id, business day and content hash (NULL when unknown).
-func ledgerCopy(events []eventRow, order []int32) []byte {
-	size := len(copyHeader) + len(copyTrailer)
-	for _, i := range order {
-		size += 2 + 4 + len(events[i].product) + 4 + len(events[i].eventID) + 4 + 4 + 4 + contentHashSize
+// ledgerReader streams the binary COPY of the ledger rows of
+// events[order[...]] (product, event id, business day and content hash,
+// NULL when unknown), encoding a few rows at a time into one small buffer
+// instead of the whole COPY into one as big as the batch.
+type ledgerReader struct {
+	events  []eventRow
+	order   []int32
+	next    int    // next index into order
+	buf     []byte // the rows encoded last
+	rest    []byte // unread part of buf
+	started bool   // the header is in buf or sent
+	trailer bool   // the trailer is in buf or sent
+}
+
+// ledgerChunk is about how many bytes of rows ledgerReader encodes at a time.
+const ledgerChunk = 16 << 10
+
+func newLedgerReader(events []eventRow, order []int32) *ledgerReader {
+	return &ledgerReader{events: events, order: order}
+}
+
+func (r *ledgerReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.rest) == 0 {
+			if r.trailer {
+				if n == 0 {
+					return 0, io.EOF
+				}
+				return n, nil
+			}
+			r.fill()
+		}
+		c := copy(p[n:], r.rest)
+		r.rest = r.rest[c:]
+		n += c
 	}
-	b := make([]byte, 0, size)
-	b = append(b, copyHeader...)
-	for _, i := range order {
-		e := &events[i]
+	return n, nil
+}
+
+// fill encodes the next rows (after the header, before the trailer) into
+// r.buf.
+func (r *ledgerReader) fill() {
+	b := r.buf[:0]
+	if b == nil {
+		b = make([]byte, 0, ledgerChunk+256)
+	}
+	if !r.started {
+		b, r.started = append(b, copyHeader...), true
+	}
+	for r.next < len(r.order) && len(b) < ledgerChunk {
+		e := &r.events[r.order[r.next]]
+		r.next++
 		b = appendInt16(b, 4)
 		b = appendText(b, e.product)
 		b = appendText(b, e.eventID)
@@ -163,5 +205,8 @@ func ledgerCopy(events []eventRow, order []int32) []byte {
 			b = appendNull(b)
 		}
 	}
-	return append(b, copyTrailer...)
+	if r.next == len(r.order) {
+		b, r.trailer = append(b, copyTrailer...), true
+	}
+	r.buf, r.rest = b, b
 }

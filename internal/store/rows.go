@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"encoding/base64"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,17 +70,99 @@ func differ(a *[contentHashSize]byte, hasA bool, b *[contentHashSize]byte, hasB 
 // rows.
 type batch struct {
 	events     []eventRow
+	order      []int32 // the indexes of events sorted by (product, id): see newEvents
 	rejected   []rejectedRow
 	duplicates int // ids repeated inside the batch with the same or an unknown content (the first is kept)
+}
+
+// sortKey is an event's place in the (product, id) order, as far as it
+// can tell without the strings: the rank of its product, then 16 bytes of
+// its id after the prefix every id of the batch shares (zero-padded); ties
+// compare the ids themselves. It holds no pointer: sorting moves 24 bytes
+// and no write barrier.
+type sortKey struct {
+	hi, lo  uint64
+	product int32
+	i       int32 // index in the events
+}
+
+// sortByKey sorts idx, indexes of events in increasing order, by the
+// (product, id) of their events, ties in index order.
+func sortByKey(events []eventRow, idx []int32) {
+	if len(idx) < 2 {
+		return
+	}
+	// The products, in order; an event's is most often the one before's.
+	var products []string
+	for _, i := range idx {
+		if p := events[i].product; len(products) == 0 || products[len(products)-1] != p {
+			if !slices.Contains(products, p) {
+				products = append(products, p)
+			}
+		}
+	}
+	slices.Sort(products)
+	common := events[idx[0]].eventID
+	for _, i := range idx[1:] {
+		id := events[i].eventID
+		n := 0
+		for n < len(common) && n < len(id) && common[n] == id[n] {
+			n++
+		}
+		common = common[:n]
+	}
+	keys := make([]sortKey, len(idx))
+	rank, last := int32(0), ""
+	for k, i := range idx {
+		e := &events[i]
+		if k == 0 || e.product != last {
+			r, _ := slices.BinarySearch(products, e.product)
+			rank, last = int32(r), e.product //nolint:gosec // fewer products than events
+		}
+		rest := e.eventID[len(common):]
+		keys[k] = sortKey{hi: be64(rest), lo: be64(rest[min(8, len(rest)):]), product: rank, i: i}
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		if c := cmp.Compare(a.product, b.product); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.lo, b.lo); c != 0 {
+			return c
+		}
+		if c := strings.Compare(events[a.i].eventID, events[b.i].eventID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	for k := range keys {
+		idx[k] = keys[k].i
+	}
+}
+
+// be64 is the first 8 bytes of s as a big-endian number, s padded with
+// zero bytes (so numbers compare as the strings, or equal).
+func be64(s string) uint64 {
+	var v uint64
+	for k := range 8 {
+		v <<= 8
+		if k < len(s) {
+			v |= uint64(s[k])
+		}
+	}
+	return v
 }
 
 // prepare is what a write decides about q's rows besides the ledger: an
 // accepted record of a business month the Store knows is retired becomes a
 // rejected row (beyond_retention), and a later record of a product and id of
-// the batch is a repeat of the first (see addRepeat). q does not change.
+// the batch is a repeat of the first (see addRepeat). q does not change:
+// when it has neither, the batch's events are q's (nothing changes them).
 func (s *Store) prepare(q *Batch) *batch {
-	b := &batch{events: make([]eventRow, 0, len(q.events)), rejected: q.rejected[:len(q.rejected):len(q.rejected)]}
-	seen := make(map[idKey]int, len(q.events)) // → index in b.events
+	b := &batch{rejected: q.rejected[:len(q.rejected):len(q.rejected)]}
+	idx := make([]int32, 0, len(q.events)) // the rows not retired
 	lastMonth, lastState, lastRetired := int32(-1), monthState{}, false
 	for i := range q.events {
 		row := &q.events[i]
@@ -90,15 +174,47 @@ func (s *Store) prepare(q *Batch) *batch {
 			b.rejected = append(b.rejected, s.beyondRetention(row, lastState))
 			continue
 		}
-		k := idKey{product: row.product, id: row.eventID}
-		if j, dup := seen[k]; dup {
-			if !b.events[j].addRepeat(*row) {
-				b.duplicates++
-			}
+		idx = append(idx, int32(i)) //nolint:gosec // a batch holds fewer than 2^31 records
+	}
+	sortByKey(q.events, idx)
+	// idx now holds runs of one product and id, each in the batch's order.
+	same := func(k int) bool { // idx[k] is of idx[k-1]'s run
+		a, b := &q.events[idx[k-1]], &q.events[idx[k]]
+		return a.eventID == b.eventID && a.product == b.product
+	}
+	repeated := false
+	for k := 1; k < len(idx) && !repeated; k++ {
+		repeated = same(k)
+	}
+	if !repeated && len(idx) == len(q.events) {
+		b.events, b.order = q.events[:len(q.events):len(q.events)], idx
+		return b
+	}
+	// The first record of each run is an event row (in the batch's order),
+	// the later ones its repeats or duplicates.
+	first := make([]bool, len(q.events))
+	for k, i := range idx {
+		first[i] = k == 0 || !same(k)
+	}
+	pos := make([]int32, len(q.events)) // → index in b.events
+	b.events = make([]eventRow, 0, len(idx))
+	for i := range q.events {
+		if first[i] {
+			pos[i] = int32(len(b.events)) //nolint:gosec // see above
+			b.events = append(b.events, q.events[i])
+		}
+	}
+	b.order = make([]int32, 0, len(b.events))
+	var e *eventRow
+	for _, i := range idx {
+		if first[i] {
+			e = &b.events[pos[i]]
+			b.order = append(b.order, pos[i])
 			continue
 		}
-		seen[k] = len(b.events)
-		b.events = append(b.events, *row)
+		if !e.addRepeat(q.events[i]) {
+			b.duplicates++
+		}
 	}
 	return b
 }
