@@ -504,13 +504,14 @@ func aggregate(events []eventRow, fresh []int32) []counters.Row {
 // the rejected records as parallel arrays.
 func finishBatchArgs(batchID string, deltas []counters.Row, rejected []rejectedRow) ([]any, error) {
 	n := len(deltas)
-	day, agent, event := make([]string, n), make([]string, n), make([]string, n)
 	events, mc, flag := make([]int64, n), make([]int64, n), make([]int64, n)
-	ms := make([]counters.Sum, n)
-	for i, r := range deltas {
-		day[i], agent[i], event[i] = r.Date, r.AgentID, r.Event
-		events[i], mc[i], ms[i], flag[i] = r.Events, r.MeasureCount, r.MeasureSumMicro, r.FlagTrue
+	for i := range deltas {
+		r := &deltas[i]
+		events[i], mc[i], flag[i] = r.Events, r.MeasureCount, r.FlagTrue
 	}
+	day := textArray(deltas, func(r *counters.Row) string { return r.Date })
+	agent := textArray(deltas, func(r *counters.Row) string { return r.AgentID })
+	event := textArray(deltas, func(r *counters.Row) string { return r.Event })
 	var outbox any
 	if n > 0 {
 		js, err := outboxJSON(deltas)
@@ -519,8 +520,65 @@ func finishBatchArgs(batchID string, deltas []counters.Row, rejected []rejectedR
 		}
 		outbox = string(js)
 	}
-	args := []any{batchID, outbox, day, agent, event, events, mc, ms, flag}
+	args := []any{batchID, outbox, day, agent, event, events, mc, numericArray(deltas), flag}
 	return append(args, rejectedArgs(rejected)...), nil
+}
+
+// textArray is a text[] parameter of the texts of rows: the array's
+// literal, every element quoted. pgx sends a string parameter as it is (in
+// text format), where it encodes a []string with an allocation per
+// element. A text with a NUL byte, which no literal can hold (nor a
+// PostgreSQL text: the COPY of its row fails first), is sent as a []string.
+func textArray(rows []counters.Row, text func(*counters.Row) string) any {
+	size := 2
+	for i := range rows {
+		size += len(text(&rows[i])) + 3
+	}
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		t := text(&rows[i])
+		start := 0
+		for j := 0; j < len(t); j++ {
+			switch t[j] {
+			case '"', '\\':
+				b = append(b, t[start:j]...)
+				b = append(b, '\\', t[j])
+				start = j + 1
+			case 0:
+				all := make([]string, len(rows))
+				for k := range rows {
+					all[k] = text(&rows[k])
+				}
+				return all
+			}
+		}
+		b = append(b, t[start:]...)
+		b = append(b, '"')
+	}
+	return string(append(b, '}'))
+}
+
+// numericArray is the numeric[] parameter of the measure sums of rows, as
+// its literal (pgx encodes a numeric through a big.Int, allocating).
+func numericArray(rows []counters.Row) string {
+	b := make([]byte, 0, 2+len(rows)*12)
+	b = append(b, '{')
+	for i := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if v, ok := rows[i].MeasureSumMicro.Int64(); ok {
+			b = strconv.AppendInt(b, v, 10)
+		} else {
+			b = append(b, rows[i].MeasureSumMicro.String()...)
+		}
+	}
+	return string(append(b, '}'))
 }
 
 // outboxJSON is counters.EncodeRows(rows), byte for byte, without

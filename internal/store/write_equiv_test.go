@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"context"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -276,4 +277,43 @@ func TestOutboxJSON(t *testing.T) {
 	want, _ := counters.EncodeRows(nil)
 	got, _ := outboxJSON(nil)
 	require.Equal(t, string(want), string(got))
+}
+
+// TestArrayLiterals checks that PostgreSQL reads the text[] and numeric[]
+// literals of finishBatchArgs as the arrays pgx would have sent.
+func TestArrayLiterals(t *testing.T) {
+	e := newEnv(t)
+	big := counters.SumOf(math.MaxInt64).Add(counters.SumOf(math.MaxInt64))
+	rows := []counters.Row{
+		{Cell: counters.Cell{Date: "2026-11-01", AgentID: "", Event: "session.start"}},
+		{Cell: counters.Cell{Date: "NULL", AgentID: `a"b\c,d{e}f`, Event: " spaced "}, Values: counters.Values{MeasureSumMicro: counters.SumOf(-5)}},
+		{Cell: counters.Cell{Date: "", AgentID: "中文 é", Event: "\t\n'"}, Values: counters.Values{MeasureSumMicro: big}},
+		{Cell: counters.Cell{Date: "x", AgentID: "null", Event: `\\`}, Values: counters.Values{MeasureSumMicro: counters.SumOf(0).Add(counters.SumOf(-1)).Add(big.Add(big))}},
+	}
+	for n := 0; n <= len(rows); n++ {
+		for _, text := range []func(*counters.Row) string{
+			func(r *counters.Row) string { return r.Date },
+			func(r *counters.Row) string { return r.AgentID },
+			func(r *counters.Row) string { return r.Event },
+		} {
+			want := make([]string, n)
+			for i := range want {
+				want[i] = text(&rows[i])
+			}
+			var got []string
+			require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT $1::text[]`, textArray(rows[:n], text)).Scan(&got))
+			require.Equal(t, want, got)
+		}
+		var got, want []string
+		sums := make([]counters.Sum, n)
+		for i := range sums {
+			sums[i] = rows[i].MeasureSumMicro
+		}
+		require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT $1::numeric[]::text[]`, numericArray(rows[:n])).Scan(&got))
+		require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT $1::numeric[]::text[]`, sums).Scan(&want))
+		require.Equal(t, want, got)
+	}
+	// A NUL byte cannot be in a literal: a []string.
+	_, ok := textArray([]counters.Row{{Cell: counters.Cell{Event: "a\x00"}}}, func(r *counters.Row) string { return r.Event }).([]string)
+	require.True(t, ok)
 }
