@@ -146,7 +146,8 @@ func Convert(loc *time.Location, ld plog.Logs) *Batch {
 	b := &Batch{events: make([]eventRow, 0, n)}
 	// Every tuple goes into one buffer, and so does every row's kinds;
 	// rows get their slice at the end (the buffers may move as they grow).
-	c := &converter{loc: loc, arena: make([]byte, 0, n*tupleSizeHint), kinds: make([]byte, 0, n*kindsSizeHint), js: make([]byte, 0, tupleSizeHint)}
+	c := converter{loc: loc, arena: make([]byte, 0, n*tupleSizeHint), kinds: make([]byte, 0, n*kindsSizeHint), js: make([]byte, 0, tupleSizeHint)}
+	var sc attrScan
 	ends := make([]int, 0, 2*n) // per row: the end of its tuple, of its kinds
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -159,14 +160,14 @@ func Convert(loc *time.Location, ld plog.Logs) *Batch {
 			for k := 0; k < lrs.Len(); k++ {
 				src := source{rl: rl, sl: sl, lr: lrs.At(k)}
 				kstart := len(c.kinds)
-				c.scan(src.lr) // one walk of the attributes for everything below
-				switch c.sc.status {
+				c.scan(src.lr, &sc) // one walk of the attributes for everything below
+				switch sc.status {
 				case catalog.StatusAccepted:
 					// The row is built in place: b.events has room for
 					// every record, and its slots past the end are zero.
 					b.events = b.events[:len(b.events)+1]
 					row := &b.events[len(b.events)-1]
-					if problem := c.accepted(src, row); problem != "" {
+					if problem := c.accepted(src, row, &sc); problem != "" {
 						*row = eventRow{}
 						b.events = b.events[:len(b.events)-1]
 						c.kinds = c.kinds[:kstart]
@@ -176,7 +177,7 @@ func Convert(loc *time.Location, ld plog.Logs) *Batch {
 					if grp == nil {
 						grp = newGroup(rl, sl)
 					}
-					c.kinds = row.setRest(c.kinds, kstart, src, grp, &c.sc)
+					c.kinds = row.setRest(c.kinds, kstart, src, grp, &sc)
 					ends = append(ends, len(c.arena), len(c.kinds))
 				case catalog.StatusRejected:
 					c.kinds = c.kinds[:kstart]

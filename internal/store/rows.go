@@ -302,7 +302,6 @@ type converter struct {
 	arena []byte // every tuple, one after the other
 	kinds []byte // every row's kinds, one after the other
 	js    []byte // the attributes JSON of the record being scanned
-	sc    attrScan
 	// The service.name of resource rl (read once per ResourceLogs).
 	rl      plog.ResourceLogs
 	hasRL   bool
@@ -328,11 +327,11 @@ func strOf(v pcommon.Value, t pcommon.ValueType) string {
 	return ""
 }
 
-// scan walks lr's attributes once into c.sc and c.js, appending their kinds
+// scan walks lr's attributes once into sc and c.js, appending their kinds
 // to c.kinds (setRest cuts them off again if the record keeps its exact
-// protobuf, scan sets sc.exact then).
-func (c *converter) scan(lr plog.LogRecord) {
-	sc := &c.sc
+// protobuf, scan sets sc.exact then). sc is the caller's (on its stack: no
+// write barrier for the strings stored in it).
+func (c *converter) scan(lr plog.LogRecord, sc *attrScan) {
 	*sc = attrScan{}
 	js := append(c.js[:0], '{')
 	kinds := c.kinds
@@ -459,12 +458,11 @@ func (c *converter) scan(lr plog.LogRecord) {
 }
 
 // accepted builds row from src, an accepted record whose attributes c.scan
-// read: its normalised fields (days and months in c.loc) and its binary
+// read into sc: its normalised fields (days and months in c.loc) and its binary
 // COPY tuple (columns as in copyEventsSQL), appended to c.arena. problem is
 // non-empty when the record lacks an attribute it must have; c.arena does
 // not change then.
-func (c *converter) accepted(src source, row *eventRow) (problem string) {
-	sc := &c.sc
+func (c *converter) accepted(src source, row *eventRow, sc *attrScan) (problem string) {
 	// As catalog.Accepted reads it: each stamp, else the record's own field.
 	ev := catalog.Stamped{Name: sc.name, Product: sc.product, ID: sc.id, TimeUnixNano: sc.time}
 	if ev.Name == "" {
