@@ -83,10 +83,30 @@ func appendHex(b []byte, raw []byte) []byte {
 	return b
 }
 
-// pgDay returns the date y-m-d as days since 2000-01-01.
+// pgDay returns the date y-m-d as days since 2000-01-01 (proleptic
+// Gregorian; m and d out of range are normalised as time.Date does). It
+// is H. Hinnant's days_from_civil, without time.Date's work.
 func pgDay(y int, m time.Month, d int) int32 {
+	mo := int(m) - 1 // 0..11 after normalising
+	y += floorDivInt(mo, 12)
+	mo -= floorDivInt(mo, 12) * 12
+	if mo < 2 { // the year starts on March 1: February's leap day is its last
+		y--
+	}
+	era := floorDivInt(y, 400)
+	yoe := y - era*400                     // 0..399
+	doy := (153*((mo+10)%12)+2)/5 + d - 1  // day of the year from March 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // day of the era
 	// Event times are int64 nanoseconds (years 1677–2262): ±150,000 days.
-	return int32(floorDiv(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix(), 86400) - pgEpochDays) //nolint:gosec // see above
+	return int32(era*146097 + doe - 719468 - pgEpochDays) //nolint:gosec // see above
+}
+
+func floorDivInt(a, b int) int {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // dayTime returns the midnight UTC of a day counted from 2000-01-01.

@@ -317,3 +317,24 @@ func TestArrayLiterals(t *testing.T) {
 	_, ok := textArray([]counters.Row{{Cell: counters.Cell{Event: "a\x00"}}}, func(r *counters.Row) string { return r.Event }).([]string)
 	require.True(t, ok)
 }
+
+// TestPgDay compares pgDay with the days time.Date counts (its previous
+// implementation), months and days out of range included.
+func TestPgDay(t *testing.T) {
+	ref := func(y int, m time.Month, d int) int32 {
+		return int32(floorDiv(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix(), 86400) - pgEpochDays)
+	}
+	for y := 1600; y <= 2400; y++ {
+		for m := time.Month(-13); m <= 26; m++ {
+			for _, d := range []int{-400, -31, -1, 0, 1, 2, 15, 27, 28, 29, 30, 31, 32, 60, 400} {
+				if got, want := pgDay(y, m, d), ref(y, m, d); got != want {
+					t.Fatalf("pgDay(%d, %d, %d) = %d, want %d", y, m, d, got, want)
+				}
+			}
+		}
+	}
+	for _, y := range []int{-1, 0, 1, 399, 400, 401, 9999, 10000} {
+		require.Equal(t, ref(y, 3, 1), pgDay(y, 3, 1))
+		require.Equal(t, ref(y, 2, 29), pgDay(y, 2, 29))
+	}
+}
