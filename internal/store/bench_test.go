@@ -151,3 +151,55 @@ func BenchmarkFinishBatchArgs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProbeArgs is probeSQL's two text[] arguments for a 5000-row
+// batch, made and encoded as pgx sends them: "strings" as []string (before
+// textArray), "literal" as newEvents makes them.
+func BenchmarkProbeArgs(b *testing.B) {
+	loc := benchLocation(b)
+	var q *Batch
+	for k := range 5 {
+		c := Convert(loc, benchRequest(b, k))
+		if q == nil {
+			q = c
+		} else {
+			q = q.Merge(c)
+		}
+	}
+	events := q.events
+	m := pgtype.NewMap()
+	encode := func(b *testing.B, buf []byte, args ...any) []byte {
+		buf = buf[:0]
+		for _, a := range args {
+			format := m.FormatCodeForOID(pgtype.TextArrayOID)
+			if _, ok := a.(string); ok {
+				format = pgtype.TextFormatCode
+			}
+			var err error
+			if buf, err = m.Encode(pgtype.TextArrayOID, format, a, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return buf
+	}
+	var buf []byte
+	b.Run("strings", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			products := make([]string, len(events))
+			ids := make([]string, len(events))
+			for i := range events {
+				products[i], ids[i] = events[i].product, events[i].eventID
+			}
+			buf = encode(b, buf, products, ids)
+		}
+	})
+	b.Run("literal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = encode(b, buf,
+				textArray(len(events), func(i int) string { return events[i].product }),
+				textArray(len(events), func(i int) string { return events[i].eventID }))
+		}
+	})
+}

@@ -350,11 +350,8 @@ func newEvents(ctx context.Context, conn *pgx.Conn, events []eventRow, order []i
 	if !probe {
 		return order, nil, nil
 	}
-	products := make([]string, len(events))
-	ids := make([]string, len(events))
-	for i := range events {
-		products[i], ids[i] = events[i].product, events[i].eventID
-	}
+	products := textArray(len(events), func(i int) string { return events[i].product })
+	ids := textArray(len(events), func(i int) string { return events[i].eventID })
 	known, err := probeLedger(ctx, conn, products, ids)
 	if err != nil {
 		return nil, nil, err
@@ -383,8 +380,9 @@ func sortedOrder(events []eventRow) []int32 {
 }
 
 // probeLedger runs probeSQL: what the ledger holds for each (products[i],
-// ids[i]) it knows, by i.
-func probeLedger(ctx context.Context, conn *pgx.Conn, products, ids []string) (map[int32]storedID, error) {
+// ids[i]) it knows, by i (products and ids: text[] parameters, see
+// textArray).
+func probeLedger(ctx context.Context, conn *pgx.Conn, products, ids any) (map[int32]storedID, error) {
 	rows, err := conn.Query(ctx, probeSQL, products, ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: look up event ids: %w", err)
@@ -509,9 +507,9 @@ func finishBatchArgs(batchID string, deltas []counters.Row, rejected []rejectedR
 		r := &deltas[i]
 		events[i], mc[i], flag[i] = r.Events, r.MeasureCount, r.FlagTrue
 	}
-	day := textArray(deltas, func(r *counters.Row) string { return r.Date })
-	agent := textArray(deltas, func(r *counters.Row) string { return r.AgentID })
-	event := textArray(deltas, func(r *counters.Row) string { return r.Event })
+	day := textArray(n, func(i int) string { return deltas[i].Date })
+	agent := textArray(n, func(i int) string { return deltas[i].AgentID })
+	event := textArray(n, func(i int) string { return deltas[i].Event })
 	var outbox any
 	if n > 0 {
 		js, err := outboxJSON(deltas)
@@ -524,61 +522,66 @@ func finishBatchArgs(batchID string, deltas []counters.Row, rejected []rejectedR
 	return append(args, rejectedArgs(rejected)...), nil
 }
 
-// textArray is a text[] parameter of the texts of rows: the array's
+// textArray is a text[] parameter of n texts (text(i)): the array's
 // literal, every element quoted. pgx sends a string parameter as it is (in
 // text format), where it encodes a []string with an allocation per
 // element. A text with a NUL byte, which no literal can hold (nor a
 // PostgreSQL text: the COPY of its row fails first), is sent as a []string.
-func textArray(rows []counters.Row, text func(*counters.Row) string) any {
+func textArray(n int, text func(int) string) any {
 	size := 2
-	for i := range rows {
-		size += len(text(&rows[i])) + 3
+	for i := range n {
+		size += len(text(i)) + 3
 	}
-	b := make([]byte, 0, size)
-	b = append(b, '{')
-	for i := range rows {
+	var b strings.Builder // its String is not a copy
+	b.Grow(size)
+	b.WriteByte('{')
+	for i := range n {
 		if i > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = append(b, '"')
-		t := text(&rows[i])
+		b.WriteByte('"')
+		t := text(i)
 		start := 0
 		for j := 0; j < len(t); j++ {
 			switch t[j] {
 			case '"', '\\':
-				b = append(b, t[start:j]...)
-				b = append(b, '\\', t[j])
-				start = j + 1
+				b.WriteString(t[start:j])
+				b.WriteByte('\\')
+				start = j // the quote or backslash itself comes with the rest
 			case 0:
-				all := make([]string, len(rows))
-				for k := range rows {
-					all[k] = text(&rows[k])
+				all := make([]string, n)
+				for k := range n {
+					all[k] = text(k)
 				}
 				return all
 			}
 		}
-		b = append(b, t[start:]...)
-		b = append(b, '"')
+		b.WriteString(t[start:])
+		b.WriteByte('"')
 	}
-	return string(append(b, '}'))
+	b.WriteByte('}')
+	return b.String()
 }
 
 // numericArray is the numeric[] parameter of the measure sums of rows, as
 // its literal (pgx encodes a numeric through a big.Int, allocating).
 func numericArray(rows []counters.Row) string {
-	b := make([]byte, 0, 2+len(rows)*12)
-	b = append(b, '{')
+	var b strings.Builder
+	b.Grow(2 + len(rows)*12)
+	b.WriteByte('{')
+	var num [24]byte
 	for i := range rows {
 		if i > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
 		if v, ok := rows[i].MeasureSumMicro.Int64(); ok {
-			b = strconv.AppendInt(b, v, 10)
+			b.Write(strconv.AppendInt(num[:0], v, 10))
 		} else {
-			b = append(b, rows[i].MeasureSumMicro.String()...)
+			b.WriteString(rows[i].MeasureSumMicro.String())
 		}
 	}
-	return string(append(b, '}'))
+	b.WriteByte('}')
+	return b.String()
 }
 
 // outboxJSON is counters.EncodeRows(rows), byte for byte, without
