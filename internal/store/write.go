@@ -446,14 +446,17 @@ func resolve(events []eventRow, known map[int32]storedID) (duplicates int, confl
 // (counters.Sum) and the rollups keep them as numeric: no batch of bounded
 // measures (catalog.MaxMeasure) can overflow either.
 func aggregate(events []eventRow, fresh []int32) []counters.Row {
-	type cell struct {
-		day          int32
-		agent, event string
-	}
+	// A cell is its day and the numbers of its agent and event name (the
+	// agent "" is the all-agents row): no string hashed twice, none moved
+	// while sorting.
+	type cell struct{ day, agent, event int32 }
 	type sum struct {
 		cell
 		v counters.Values
 	}
+	agents, agentOf := intern{}, map[string]int32{}
+	names, nameOf := intern{}, map[string]int32{}
+	agents.of(agentOf, "")
 	var sums []sum
 	index := make(map[cell]int32, len(fresh)/4) // → index in sums
 	add := func(c cell, e *eventRow) {
@@ -475,26 +478,65 @@ func aggregate(events []eventRow, fresh []int32) []counters.Row {
 	}
 	for _, i := range fresh {
 		e := &events[i]
-		add(cell{day: e.day, event: e.name}, e)
+		c := cell{day: e.day, event: names.of(nameOf, e.name)}
+		add(c, e)
 		if e.agentID != "" {
-			add(cell{day: e.day, agent: e.agentID, event: e.name}, e)
+			c.agent = agents.of(agentOf, e.agentID)
+			add(c, e)
 		}
 	}
 	// The order of counters.SortRows (date, agent, event): a day's date
-	// text sorts as the day (four-digit years), so its text is made once.
-	slices.SortFunc(sums, func(a, b sum) int {
-		return cmp.Or(cmp.Compare(a.day, b.day), strings.Compare(a.agent, b.agent), strings.Compare(a.event, b.event))
-	})
+	// text sorts as the day (four-digit years), agents and names as their
+	// ranks; each day's date text is made once.
+	agentRank, nameRank := agents.ranks(), names.ranks()
+	type key struct{ hi, lo uint64 }
+	keys := make([]key, len(sums))
+	for k := range sums {
+		c := &sums[k].cell
+		keys[k] = key{
+			hi: uint64(uint32(c.day)^1<<31)<<32 | uint64(agentRank[c.agent]), //nolint:gosec // the day's bits, in order
+			lo: uint64(nameRank[c.event])<<32 | uint64(k),                    //nolint:gosec // ranks and indexes are not negative
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.hi, b.hi), cmp.Compare(a.lo, b.lo)) })
 	rows := make([]counters.Row, len(sums))
 	var date string
-	for k := range sums {
-		c := &sums[k]
-		if k == 0 || c.day != sums[k-1].day {
+	for k := range keys {
+		c := &sums[uint32(keys[k].lo)]
+		if k == 0 || c.day != sums[uint32(keys[k-1].lo)].day {
 			date = dayTime(c.day).Format(counters.DateLayout)
 		}
-		rows[k] = counters.Row{Cell: counters.Cell{Date: date, AgentID: c.agent, Event: c.event}, Values: c.v}
+		rows[k] = counters.Row{Cell: counters.Cell{Date: date, AgentID: agents.s[c.agent], Event: names.s[c.event]}, Values: c.v}
 	}
 	return rows
+}
+
+// intern numbers strings in the order they come.
+type intern struct{ s []string }
+
+// of returns s's number (m: the numbers given so far).
+func (in *intern) of(m map[string]int32, s string) int32 {
+	n, ok := m[s]
+	if !ok {
+		n = int32(len(in.s)) //nolint:gosec // fewer strings than events
+		m[s] = n
+		in.s = append(in.s, s)
+	}
+	return n
+}
+
+// ranks returns, by number, each string's rank in sorted order.
+func (in *intern) ranks() []int32 {
+	order := make([]int32, len(in.s))
+	for i := range order {
+		order[i] = int32(i) //nolint:gosec // see of
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(in.s[a], in.s[b]) })
+	rank := make([]int32, len(in.s))
+	for r, n := range order {
+		rank[n] = int32(r) //nolint:gosec // see of
+	}
+	return rank
 }
 
 // finishBatchArgs returns finishBatchSQL's arguments: the batch id, the deltas as
