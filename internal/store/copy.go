@@ -83,10 +83,30 @@ func appendHex(b []byte, raw []byte) []byte {
 	return b
 }
 
-// pgDay returns the date y-m-d as days since 2000-01-01.
+// pgDay returns the date y-m-d as days since 2000-01-01 (proleptic
+// Gregorian; m and d out of range are normalised as time.Date does). It
+// is H. Hinnant's days_from_civil, without time.Date's work.
 func pgDay(y int, m time.Month, d int) int32 {
+	mo := int(m) - 1 // 0..11 after normalising
+	y += floorDivInt(mo, 12)
+	mo -= floorDivInt(mo, 12) * 12
+	if mo < 2 { // the year starts on March 1: February's leap day is its last
+		y--
+	}
+	era := floorDivInt(y, 400)
+	yoe := y - era*400                     // 0..399
+	doy := (153*((mo+10)%12)+2)/5 + d - 1  // day of the year from March 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // day of the era
 	// Event times are int64 nanoseconds (years 1677–2262): ±150,000 days.
-	return int32(floorDiv(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix(), 86400) - pgEpochDays) //nolint:gosec // see above
+	return int32(era*146097 + doe - 719468 - pgEpochDays) //nolint:gosec // see above
+}
+
+func floorDivInt(a, b int) int {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // dayTime returns the midnight UTC of a day counted from 2000-01-01.
@@ -141,17 +161,59 @@ func (r *eventsReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// ledgerCopy returns the binary COPY of the ledger rows of events[order[...]]:
-// product, event id, business day and content hash (NULL when unknown).
-func ledgerCopy(events []eventRow, order []int32) []byte {
-	size := len(copyHeader) + len(copyTrailer)
-	for _, i := range order {
-		size += 2 + 4 + len(events[i].product) + 4 + len(events[i].eventID) + 4 + 4 + 4 + contentHashSize
+// ledgerReader streams the binary COPY of the ledger rows of
+// events[order[...]] (product, event id, business day and content hash,
+// NULL when unknown), encoding a few rows at a time into one small buffer
+// instead of the whole COPY into one as big as the batch.
+type ledgerReader struct {
+	events  []eventRow
+	order   []int32
+	next    int    // next index into order
+	buf     []byte // the rows encoded last
+	rest    []byte // unread part of buf
+	started bool   // the header is in buf or sent
+	trailer bool   // the trailer is in buf or sent
+}
+
+// ledgerChunk is about how many bytes of rows ledgerReader encodes at a time.
+const ledgerChunk = 16 << 10
+
+func newLedgerReader(events []eventRow, order []int32) *ledgerReader {
+	return &ledgerReader{events: events, order: order}
+}
+
+func (r *ledgerReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.rest) == 0 {
+			if r.trailer {
+				if n == 0 {
+					return 0, io.EOF
+				}
+				return n, nil
+			}
+			r.fill()
+		}
+		c := copy(p[n:], r.rest)
+		r.rest = r.rest[c:]
+		n += c
 	}
-	b := make([]byte, 0, size)
-	b = append(b, copyHeader...)
-	for _, i := range order {
-		e := &events[i]
+	return n, nil
+}
+
+// fill encodes the next rows (after the header, before the trailer) into
+// r.buf.
+func (r *ledgerReader) fill() {
+	b := r.buf[:0]
+	if b == nil {
+		b = make([]byte, 0, ledgerChunk+256)
+	}
+	if !r.started {
+		b, r.started = append(b, copyHeader...), true
+	}
+	for r.next < len(r.order) && len(b) < ledgerChunk {
+		e := &r.events[r.order[r.next]]
+		r.next++
 		b = appendInt16(b, 4)
 		b = appendText(b, e.product)
 		b = appendText(b, e.eventID)
@@ -163,5 +225,8 @@ func ledgerCopy(events []eventRow, order []int32) []byte {
 			b = appendNull(b)
 		}
 	}
-	return append(b, copyTrailer...)
+	if r.next == len(r.order) {
+		b, r.trailer = append(b, copyTrailer...), true
+	}
+	r.buf, r.rest = b, b
 }

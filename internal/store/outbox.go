@@ -25,6 +25,13 @@ const (
     SELECT batch_id FROM analytics_redis_outbox WHERE batch_id = $1::uuid AND quarantined_reason IS NULL
     FOR UPDATE SKIP LOCKED)
 RETURNING deltas`
+	// takeKnownOutboxSQL is takeOutboxSQL for an applier that has the
+	// deltas already (the batch's own writer): the same row taken, but its
+	// deltas are not sent back.
+	takeKnownOutboxSQL = `DELETE FROM analytics_redis_outbox WHERE batch_id = (
+    SELECT batch_id FROM analytics_redis_outbox WHERE batch_id = $1::uuid AND quarantined_reason IS NULL
+    FOR UPDATE SKIP LOCKED)
+RETURNING NULL::jsonb`
 	// outboxPageSQL reads the ids of the rows not quarantined after ($1,
 	// $2) in the outbox's order, $3 of them.
 	outboxPageSQL = `SELECT batch_id::text, created_at FROM analytics_redis_outbox
@@ -100,7 +107,11 @@ func (s *Store) applyBatch(ctx context.Context, id string, deltas []counters.Row
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	var raw []byte
-	if err := tx.QueryRow(ctx, takeOutboxSQL, id).Scan(&raw); err != nil {
+	take := takeOutboxSQL
+	if deltas != nil {
+		take = takeKnownOutboxSQL
+	}
+	if err := tx.QueryRow(ctx, take, id).Scan(&raw); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return outcomeGone, nil
 		}

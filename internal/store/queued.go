@@ -8,7 +8,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -150,10 +149,9 @@ func Convert(loc *time.Location, ld plog.Logs) *Batch {
 	b := &Batch{events: make([]eventRow, 0, n)}
 	// Every tuple goes into one buffer, and so does every row's kinds;
 	// rows get their slice at the end (the buffers may move as they grow).
-	arena := make([]byte, 0, n*tupleSizeHint)
-	ends := make([]int, 0, n)
-	var kinds []byte
-	kindEnds := make([]int, 0, n)
+	c := converter{loc: loc, arena: make([]byte, 0, n*tupleSizeHint), kinds: make([]byte, 0, n*kindsSizeHint), js: make([]byte, 0, tupleSizeHint)}
+	var sc attrScan
+	ends := make([]int, 0, 2*n) // per row: the end of its tuple, of its kinds
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -164,40 +162,50 @@ func Convert(loc *time.Location, ld plog.Logs) *Batch {
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				src := source{rl: rl, sl: sl, lr: lrs.At(k)}
-				status, _ := src.lr.Attributes().Get(catalog.AttrStatus)
-				switch status.Str() {
+				kstart := len(c.kinds)
+				c.scan(src.lr, &sc) // one walk of the attributes for everything below
+				switch sc.status {
 				case catalog.StatusAccepted:
-					row, problem := eventRowOf(loc, src)
-					if problem != "" {
+					// The row is built in place: b.events has room for
+					// every record, and its slots past the end are zero.
+					b.events = b.events[:len(b.events)+1]
+					row := &b.events[len(b.events)-1]
+					if problem := c.accepted(src, row, &sc); problem != "" {
+						*row = eventRow{}
+						b.events = b.events[:len(b.events)-1]
+						c.kinds = c.kinds[:kstart]
 						b.rejected = append(b.rejected, notNormalised(src, problem))
 						continue
 					}
-					arena = appendTuple(arena, &row)
-					ends = append(ends, len(arena))
 					if grp == nil {
 						grp = newGroup(rl, sl)
 					}
-					kinds = row.setRest(kinds, grp)
-					kindEnds = append(kindEnds, len(kinds))
-					row.src = source{}
-					b.events = append(b.events, row)
+					c.kinds = row.setRest(c.kinds, kstart, src, grp, &sc)
+					ends = append(ends, len(c.arena), len(c.kinds))
 				case catalog.StatusRejected:
+					c.kinds = c.kinds[:kstart]
 					b.rejected = append(b.rejected, rejectedFromRecord(src))
 				default:
+					c.kinds = c.kinds[:kstart]
 					b.rejected = append(b.rejected, notNormalised(src, ""))
 				}
 			}
 		}
 	}
-	all := string(kinds)
+	all := string(c.kinds)
 	start, kstart := 0, 0
-	for i, end := range ends {
-		b.events[i].tuple = arena[start:end:end]
-		b.events[i].rest.kinds = all[kstart:kindEnds[i]]
-		start, kstart = end, kindEnds[i]
+	for i := range b.events {
+		end, kend := ends[2*i], ends[2*i+1]
+		b.events[i].tuple = c.arena[start:end:end]
+		b.events[i].rest.kinds = all[kstart:kend]
+		start, kstart = end, kend
 	}
 	return b
 }
+
+// kindsSizeHint is a typical record's number of attributes, to size the
+// kinds buffer of a batch.
+const kindsSizeHint = 8
 
 // Convert is Convert in the Store's time zone.
 func (s *Store) Convert(ld plog.Logs) *Batch { return Convert(s.loc, ld) }
@@ -219,72 +227,31 @@ func newGroup(rl plog.ResourceLogs, sl plog.ScopeLogs) *group {
 	return &group{proto: buf}
 }
 
-// setRest fills row.rest from row.src (the tuple is built), appending the
-// kinds of its attributes to kinds (Convert gives the row its slice).
-func (row *eventRow) setRest(kinds []byte, grp *group) []byte {
-	lr := row.src.lr
-	r := recordRest{grp: grp}
-	start := len(kinds)
-	exact := func() []byte {
-		row.rest = recordRest{exact: marshalOne(row.src)}
+// setRest fills row.rest from src, whose attributes sc holds (c.scan
+// appended their kinds to kinds from start; the tuple is built). It returns
+// kinds, cut back to start when the record keeps its exact protobuf
+// (Convert gives the row its slice).
+func (row *eventRow) setRest(kinds []byte, start int, src source, grp *group, sc *attrScan) []byte {
+	lr := src.lr
+	exact := sc.exact || lr.DroppedAttributesCount() != 0 ||
+		sc.wireIDBad || (sc.seen&scanWireID != 0 && sc.wireID != row.eventID) ||
+		sc.wireNameBad || (sc.seen&scanWireName != 0 && sc.wireName != row.name)
+	r := &row.rest
+	if !exact {
+		switch lr.Body().Type() {
+		case pcommon.ValueTypeEmpty:
+		case pcommon.ValueTypeStr:
+			r.hasBody, r.body = true, lr.Body().Str()
+		default:
+			exact = true
+		}
+	}
+	if exact {
+		*r = recordRest{exact: marshalOne(src)}
 		return kinds[:start]
 	}
-	if lr.DroppedAttributesCount() != 0 {
-		return exact()
-	}
-	switch lr.Body().Type() {
-	case pcommon.ValueTypeEmpty:
-	case pcommon.ValueTypeStr:
-		r.hasBody, r.body = true, lr.Body().Str()
-	default:
-		return exact()
-	}
-	for k, v := range lr.Attributes().All() {
-		t := v.Type()
-		switch {
-		case strings.HasPrefix(k, catalog.AttrPrefix):
-			if k == catalog.AttrRawTruncated {
-				return exact() // setRaw reads the record's body as its cut raw form
-			}
-			continue // not in the raw form; the reject key is kept below
-		case k == catalog.WireEventID:
-			if t != pcommon.ValueTypeStr || v.Str() != row.eventID {
-				return exact()
-			}
-			kinds = append(kinds, kindWireID)
-			continue
-		case k == catalog.WireEventName:
-			if t != pcommon.ValueTypeStr || v.Str() != row.name {
-				return exact()
-			}
-			kinds = append(kinds, kindWireName)
-			continue
-		case t == pcommon.ValueTypeStr && (k == catalog.KeySessionID || k == catalog.KeyAgentID || k == catalog.KeyTicketID || k == catalog.KeyCustomerID):
-			for i, name := range keyNames {
-				if k == name {
-					kinds = append(kinds, byte(kindSession+i))
-				}
-			}
-			continue
-		}
-		switch t {
-		case pcommon.ValueTypeStr:
-			kinds = append(kinds, kindStr)
-		case pcommon.ValueTypeInt:
-			kinds = append(kinds, kindInt)
-		case pcommon.ValueTypeDouble:
-			kinds = append(kinds, kindDouble)
-		case pcommon.ValueTypeBool:
-			kinds = append(kinds, kindBool)
-		case pcommon.ValueTypeBytes:
-			kinds = append(kinds, kindBytes)
-		case pcommon.ValueTypeEmpty:
-			kinds = append(kinds, kindEmpty)
-		default: // map, slice: their values' types are not in the JSON
-			return exact()
-		}
-	}
-	r.given, r.hasGiven = givenKey(row.src)
+	r.grp = grp
+	r.given, r.hasGiven = sc.given, sc.hasGiven
 	if r.nameSame = lr.EventName() == row.name; !r.nameSame {
 		r.eventName = lr.EventName()
 	}
@@ -293,7 +260,6 @@ func (row *eventRow) setRest(kinds []byte, grp *group) []byte {
 	}
 	r.observed = uint64(lr.ObservedTimestamp())
 	r.sevNum, r.sevText, r.flags = int32(lr.SeverityNumber()), lr.SeverityText(), uint32(lr.Flags())
-	row.rest = r
 	return kinds
 }
 

@@ -1,12 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -90,7 +91,7 @@ func (s *Store) WriteBatch(ctx context.Context, q *Batch) (Result, error) {
 			// yet: prepare again, its records become rejected rows.
 			continue
 		}
-		err = s.writeItems(ctx, b.events, b.rejected, &res, true)
+		err = s.writeItems(ctx, b.events, b.order, b.rejected, &res, true)
 		if errors.Is(err, errMonthRetired) {
 			// Retired by another collector (or behind our cache) while we
 			// wrote: what was committed before is found again as
@@ -103,11 +104,12 @@ func (s *Store) WriteBatch(ctx context.Context, q *Batch) (Result, error) {
 }
 
 // writeItems writes events and rejected rows in one transaction; on a data
-// error it isolates the refusing rows (see the package doc).
+// error it isolates the refusing rows (see the package doc). order is nil,
+// or the indexes of events sorted by (product, id) (prepare's).
 // mayRetryPartition allows one re-run after a partition the batch needs went
 // away and was created again (Write's call only; its re-runs and the parts
 // being isolated pass false).
-func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, mayRetryPartition bool) error {
+func (s *Store) writeItems(ctx context.Context, events []eventRow, order []int32, rejected []rejectedRow, res *Result, mayRetryPartition bool) error {
 	if len(events) == 0 && len(rejected) == 0 {
 		return nil
 	}
@@ -115,7 +117,7 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 	if probe {
 		s.probeFirst.Add(-1)
 	}
-	err := s.commit(ctx, events, rejected, res, probe)
+	err := s.commit(ctx, events, order, rejected, res, probe)
 	if !probe && isLedgerRace(err) {
 		// Some id was stored before: look the ids up this time, and for
 		// the next batches too (a resent queue comes in a row).
@@ -124,7 +126,7 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 	for attempt := 0; attempt < maxRaceRetries && isLedgerRace(err); attempt++ {
 		// A known id, or one a concurrent batch stored after our look-up:
 		// run again, the look-up now sees it.
-		err = s.commit(ctx, events, rejected, res, true)
+		err = s.commit(ctx, events, order, rejected, res, true)
 	}
 	if err == nil || !isDataError(err) {
 		return err
@@ -144,7 +146,7 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 		case retired:
 			return errMonthRetired
 		case mayRetryPartition:
-			return s.writeItems(ctx, events, rejected, res, false)
+			return s.writeItems(ctx, events, order, rejected, res, false)
 		}
 	}
 	switch {
@@ -165,7 +167,7 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 		first := events[0]
 		reps := first.repeats
 		first.repeats = nil
-		perm := s.writeItems(ctx, []eventRow{first}, nil, res, false)
+		perm := s.writeItems(ctx, []eventRow{first}, nil, nil, res, false)
 		if !goesOn(perm) {
 			return perm
 		}
@@ -174,12 +176,12 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 		if retired, err := s.ensureMonths(ctx, []eventRow{next}); err != nil || retired {
 			return cmp.Or(err, errMonthRetired)
 		}
-		if err := s.writeItems(ctx, []eventRow{next}, nil, res, false); err != nil {
+		if err := s.writeItems(ctx, []eventRow{next}, nil, nil, res, false); err != nil {
 			return err
 		}
 		return perm
 	case len(events) == 1:
-		return s.writeItems(ctx, nil, []rejectedRow{refused(&events[0], pgErr.Message)}, res, false)
+		return s.writeItems(ctx, nil, nil, []rejectedRow{refused(&events[0], pgErr.Message)}, res, false)
 	case len(rejected) > 1:
 		h := len(rejected) / 2
 		return s.writeParts(ctx, res, part{nil, rejected[:h]}, part{nil, rejected[h:]})
@@ -187,7 +189,7 @@ func (s *Store) writeItems(ctx context.Context, events []eventRow, rejected []re
 		// A sanitised, bounded rejected row refused (a constraint or trigger
 		// added by hand): store a stand-in that keeps its reason, key, size
 		// and sha256.
-		return s.writeItems(ctx, nil, []rejectedRow{fallbackRow(&rejected[0], pgErr.Message)}, res, false)
+		return s.writeItems(ctx, nil, nil, []rejectedRow{fallbackRow(&rejected[0], pgErr.Message)}, res, false)
 	default:
 		// Even the stand-in refused: nothing more can be done for it.
 		return &PermanentError{Err: fmt.Errorf("store: PostgreSQL refused a rejected record (reason %s): %w", rejected[0].reason, err)}
@@ -206,7 +208,7 @@ type part struct {
 func (s *Store) writeParts(ctx context.Context, res *Result, parts ...part) error {
 	var perm error
 	for _, p := range parts {
-		err := s.writeItems(ctx, p.events, p.rejected, res, false)
+		err := s.writeItems(ctx, p.events, nil, p.rejected, res, false)
 		switch {
 		case err == nil:
 		case goesOn(err):
@@ -222,9 +224,9 @@ func (s *Store) writeParts(ctx context.Context, res *Result, parts ...part) erro
 
 // commit runs one transaction for events and rejected, then the after-commit
 // steps (hook, Redis, outbox delete).
-func (s *Store) commit(ctx context.Context, events []eventRow, rejected []rejectedRow, res *Result, probe bool) error {
+func (s *Store) commit(ctx context.Context, events []eventRow, order []int32, rejected []rejectedRow, res *Result, probe bool) error {
 	batchID := uuid.NewString()
-	out, err := s.writeInTx(ctx, batchID, events, rejected, probe)
+	out, err := s.writeInTx(ctx, batchID, events, order, rejected, probe)
 	if err != nil {
 		return err
 	}
@@ -278,14 +280,14 @@ type txOutcome struct {
 //
 // With probe, a batch of known ids only (a resend) costs the query of step 1
 // alone.
-func (s *Store) writeInTx(ctx context.Context, batchID string, events []eventRow, rejected []rejectedRow, probe bool) (txOutcome, error) {
+func (s *Store) writeInTx(ctx context.Context, batchID string, events []eventRow, order []int32, rejected []rejectedRow, probe bool) (txOutcome, error) {
 	var out txOutcome
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return out, fmt.Errorf("store: acquire PostgreSQL connection: %w", err)
 	}
 	defer conn.Release()
-	fresh, known, err := newEvents(ctx, conn.Conn(), events, probe)
+	fresh, known, err := newEvents(ctx, conn.Conn(), events, order, probe)
 	if err != nil {
 		return out, err
 	}
@@ -305,7 +307,7 @@ func (s *Store) writeInTx(ctx context.Context, batchID string, events []eventRow
 
 	if len(fresh) > 0 {
 		pc := conn.Conn().PgConn()
-		if _, err := pc.CopyFrom(ctx, bytes.NewReader(ledgerCopy(events, fresh)), copyLedgerSQL); err != nil {
+		if _, err := pc.CopyFrom(ctx, newLedgerReader(events, fresh), copyLedgerSQL); err != nil {
 			return txOutcome{}, copyError("copy %d ids into the ledger", events, fresh, err)
 		}
 		if _, err := pc.CopyFrom(ctx, newEventsReader(events, fresh), copyEventsSQL); err != nil {
@@ -336,47 +338,51 @@ type storedID struct {
 
 // newEvents returns the indexes of the events whose (product, id) the ledger
 // does not hold yet, sorted by (product, id), and, with probe, what the
-// ledger holds for the others (by index).
-func newEvents(ctx context.Context, conn *pgx.Conn, events []eventRow, probe bool) ([]int32, map[int32]storedID, error) {
+// ledger holds for the others (by index). order is nil, or the indexes of
+// every event sorted so (then not sorted again; order does not change).
+func newEvents(ctx context.Context, conn *pgx.Conn, events []eventRow, order []int32, probe bool) ([]int32, map[int32]storedID, error) {
 	if len(events) == 0 {
 		return nil, nil, nil
 	}
-	byKey := func(a, b int32) int {
-		if c := strings.Compare(events[a].product, events[b].product); c != 0 {
-			return c
-		}
-		return strings.Compare(events[a].eventID, events[b].eventID)
+	if len(order) != len(events) {
+		order = sortedOrder(events)
 	}
 	if !probe {
-		fresh := make([]int32, len(events))
-		for i := range fresh {
-			fresh[i] = int32(i) //nolint:gosec // a batch holds fewer than 2^31 records
-		}
-		slices.SortFunc(fresh, byKey)
-		return fresh, nil, nil
+		return order, nil, nil
 	}
-	products := make([]string, len(events))
-	ids := make([]string, len(events))
-	for i := range events {
-		products[i], ids[i] = events[i].product, events[i].eventID
-	}
+	products := textArray(len(events), func(i int) string { return events[i].product })
+	ids := textArray(len(events), func(i int) string { return events[i].eventID })
 	known, err := probeLedger(ctx, conn, products, ids)
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(known) == 0 {
+		return order, known, nil
+	}
 	fresh := make([]int32, 0, len(events)-len(known))
-	for i := range events {
-		if _, ok := known[int32(i)]; !ok { //nolint:gosec // see above
-			fresh = append(fresh, int32(i)) //nolint:gosec // see above
+	for _, i := range order {
+		if _, ok := known[i]; !ok {
+			fresh = append(fresh, i)
 		}
 	}
-	slices.SortFunc(fresh, byKey)
 	return fresh, known, nil
 }
 
+// sortedOrder returns the indexes of events sorted by (product, id) (ties
+// in index order).
+func sortedOrder(events []eventRow) []int32 {
+	order := make([]int32, len(events))
+	for i := range order {
+		order[i] = int32(i) //nolint:gosec // a batch holds fewer than 2^31 records
+	}
+	sortByKey(events, order)
+	return order
+}
+
 // probeLedger runs probeSQL: what the ledger holds for each (products[i],
-// ids[i]) it knows, by i.
-func probeLedger(ctx context.Context, conn *pgx.Conn, products, ids []string) (map[int32]storedID, error) {
+// ids[i]) it knows, by i (products and ids: text[] parameters, see
+// textArray).
+func probeLedger(ctx context.Context, conn *pgx.Conn, products, ids any) (map[int32]storedID, error) {
 	rows, err := conn.Query(ctx, probeSQL, products, ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: look up event ids: %w", err)
@@ -440,17 +446,27 @@ func resolve(events []eventRow, known map[int32]storedID) (duplicates int, confl
 // (counters.Sum) and the rollups keep them as numeric: no batch of bounded
 // measures (catalog.MaxMeasure) can overflow either.
 func aggregate(events []eventRow, fresh []int32) []counters.Row {
-	type cell struct {
-		day          int32
-		agent, event string
+	// A cell is its day and the numbers of its agent and event name (the
+	// agent "" is the all-agents row): no string hashed twice, none moved
+	// while sorting.
+	type cell struct{ day, agent, event int32 }
+	type sum struct {
+		cell
+		v counters.Values
 	}
-	sums := map[cell]*counters.Values{}
+	agents, agentOf := intern{}, map[string]int32{}
+	names, nameOf := intern{}, map[string]int32{}
+	agents.of(agentOf, "")
+	var sums []sum
+	index := make(map[cell]int32, len(fresh)/4) // → index in sums
 	add := func(c cell, e *eventRow) {
-		v, ok := sums[c]
+		k, ok := index[c]
 		if !ok {
-			v = &counters.Values{}
-			sums[c] = v
+			k = int32(len(sums)) //nolint:gosec // at most two per event
+			index[c] = k
+			sums = append(sums, sum{cell: c})
 		}
+		v := &sums[k].v
 		v.Events++
 		if e.hasMeasure {
 			v.MeasureCount++
@@ -462,23 +478,65 @@ func aggregate(events []eventRow, fresh []int32) []counters.Row {
 	}
 	for _, i := range fresh {
 		e := &events[i]
-		add(cell{day: e.day, event: e.name}, e)
+		c := cell{day: e.day, event: names.of(nameOf, e.name)}
+		add(c, e)
 		if e.agentID != "" {
-			add(cell{day: e.day, agent: e.agentID, event: e.name}, e)
+			c.agent = agents.of(agentOf, e.agentID)
+			add(c, e)
 		}
 	}
-	rows := make([]counters.Row, 0, len(sums))
-	days := map[int32]string{}
-	for c, v := range sums {
-		day, ok := days[c.day]
-		if !ok {
-			day = dayTime(c.day).Format(counters.DateLayout)
-			days[c.day] = day
+	// The order of counters.SortRows (date, agent, event): a day's date
+	// text sorts as the day (four-digit years), agents and names as their
+	// ranks; each day's date text is made once.
+	agentRank, nameRank := agents.ranks(), names.ranks()
+	type key struct{ hi, lo uint64 }
+	keys := make([]key, len(sums))
+	for k := range sums {
+		c := &sums[k].cell
+		keys[k] = key{
+			hi: uint64(uint32(c.day)^1<<31)<<32 | uint64(agentRank[c.agent]), //nolint:gosec // the day's bits, in order
+			lo: uint64(nameRank[c.event])<<32 | uint64(k),                    //nolint:gosec // ranks and indexes are not negative
 		}
-		rows = append(rows, counters.Row{Cell: counters.Cell{Date: day, AgentID: c.agent, Event: c.event}, Values: *v})
 	}
-	counters.SortRows(rows)
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.hi, b.hi), cmp.Compare(a.lo, b.lo)) })
+	rows := make([]counters.Row, len(sums))
+	var date string
+	for k := range keys {
+		c := &sums[uint32(keys[k].lo)]
+		if k == 0 || c.day != sums[uint32(keys[k-1].lo)].day {
+			date = dayTime(c.day).Format(counters.DateLayout)
+		}
+		rows[k] = counters.Row{Cell: counters.Cell{Date: date, AgentID: agents.s[c.agent], Event: names.s[c.event]}, Values: c.v}
+	}
 	return rows
+}
+
+// intern numbers strings in the order they come.
+type intern struct{ s []string }
+
+// of returns s's number (m: the numbers given so far).
+func (in *intern) of(m map[string]int32, s string) int32 {
+	n, ok := m[s]
+	if !ok {
+		n = int32(len(in.s)) //nolint:gosec // fewer strings than events
+		m[s] = n
+		in.s = append(in.s, s)
+	}
+	return n
+}
+
+// ranks returns, by number, each string's rank in sorted order.
+func (in *intern) ranks() []int32 {
+	order := make([]int32, len(in.s))
+	for i := range order {
+		order[i] = int32(i) //nolint:gosec // see of
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(in.s[a], in.s[b]) })
+	rank := make([]int32, len(in.s))
+	for r, n := range order {
+		rank[n] = int32(r) //nolint:gosec // see of
+	}
+	return rank
 }
 
 // finishBatchArgs returns finishBatchSQL's arguments: the batch id, the deltas as
@@ -486,23 +544,152 @@ func aggregate(events []eventRow, fresh []int32) []counters.Row {
 // the rejected records as parallel arrays.
 func finishBatchArgs(batchID string, deltas []counters.Row, rejected []rejectedRow) ([]any, error) {
 	n := len(deltas)
-	day, agent, event := make([]string, n), make([]string, n), make([]string, n)
 	events, mc, flag := make([]int64, n), make([]int64, n), make([]int64, n)
-	ms := make([]counters.Sum, n)
-	for i, r := range deltas {
-		day[i], agent[i], event[i] = r.Date, r.AgentID, r.Event
-		events[i], mc[i], ms[i], flag[i] = r.Events, r.MeasureCount, r.MeasureSumMicro, r.FlagTrue
+	for i := range deltas {
+		r := &deltas[i]
+		events[i], mc[i], flag[i] = r.Events, r.MeasureCount, r.FlagTrue
 	}
+	day := textArray(n, func(i int) string { return deltas[i].Date })
+	agent := textArray(n, func(i int) string { return deltas[i].AgentID })
+	event := textArray(n, func(i int) string { return deltas[i].Event })
 	var outbox any
 	if n > 0 {
-		js, err := counters.EncodeRows(deltas)
+		js, err := outboxJSON(deltas)
 		if err != nil {
 			return nil, fmt.Errorf("store: encode outbox row: %w", err)
 		}
 		outbox = string(js)
 	}
-	args := []any{batchID, outbox, day, agent, event, events, mc, ms, flag}
+	args := []any{batchID, outbox, day, agent, event, events, mc, numericArray(deltas), flag}
 	return append(args, rejectedArgs(rejected)...), nil
+}
+
+// textArray is a text[] parameter of n texts (text(i)): the array's
+// literal, every element quoted. pgx sends a string parameter as it is (in
+// text format), where it encodes a []string with an allocation per
+// element. A text with a NUL byte, which no literal can hold (nor a
+// PostgreSQL text: the COPY of its row fails first), is sent as a []string.
+func textArray(n int, text func(int) string) any {
+	size := 2
+	for i := range n {
+		size += len(text(i)) + 3
+	}
+	var b strings.Builder // its String is not a copy
+	b.Grow(size)
+	b.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		t := text(i)
+		start := 0
+		for j := 0; j < len(t); j++ {
+			switch t[j] {
+			case '"', '\\':
+				b.WriteString(t[start:j])
+				b.WriteByte('\\')
+				start = j // the quote or backslash itself comes with the rest
+			case 0:
+				all := make([]string, n)
+				for k := range n {
+					all[k] = text(k)
+				}
+				return all
+			}
+		}
+		b.WriteString(t[start:])
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// numericArray is the numeric[] parameter of the measure sums of rows, as
+// its literal (pgx encodes a numeric through a big.Int, allocating).
+func numericArray(rows []counters.Row) string {
+	var b strings.Builder
+	b.Grow(2 + len(rows)*12)
+	b.WriteByte('{')
+	var num [24]byte
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if v, ok := rows[i].MeasureSumMicro.Int64(); ok {
+			b.Write(strconv.AppendInt(num[:0], v, 10))
+		} else {
+			b.WriteString(rows[i].MeasureSumMicro.String())
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// outboxJSON is counters.EncodeRows(rows), byte for byte, without
+// encoding/json's reflection (TestOutboxJSON compares the two).
+func outboxJSON(rows []counters.Row) ([]byte, error) {
+	if rows == nil {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, 2+len(rows)*72)
+	b = append(b, '[')
+	for i := range rows {
+		r := &rows[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		b = append(b, `{"d":`...)
+		if b, err = appendJSONText(b, r.Date); err != nil {
+			return nil, err
+		}
+		if r.AgentID != "" {
+			b = append(b, `,"a":`...)
+			if b, err = appendJSONText(b, r.AgentID); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, `,"e":`...)
+		if b, err = appendJSONText(b, r.Event); err != nil {
+			return nil, err
+		}
+		b = append(b, `,"n":`...)
+		b = strconv.AppendInt(b, r.Events, 10)
+		if r.MeasureCount != 0 {
+			b = append(b, `,"mc":`...)
+			b = strconv.AppendInt(b, r.MeasureCount, 10)
+		}
+		if !r.MeasureSumMicro.IsZero() {
+			b = append(b, `,"ms":`...)
+			if v, ok := r.MeasureSumMicro.Int64(); ok {
+				b = strconv.AppendInt(b, v, 10)
+			} else {
+				b = append(b, r.MeasureSumMicro.String()...)
+			}
+		}
+		if r.FlagTrue != 0 {
+			b = append(b, `,"f":`...)
+			b = strconv.AppendInt(b, r.FlagTrue, 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+// appendJSONText appends s as encoding/json writes a string: as it is when
+// every byte is printable ASCII that needs no escape (dates, event names,
+// agent ids in practice), else through encoding/json itself.
+func appendJSONText(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			js, err := json.Marshal(s)
+			return append(b, js...), err
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), nil
 }
 
 // rejectedArgs returns the rejected rows as parallel arrays.
