@@ -48,6 +48,7 @@ func run(args []string) int {
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the collector, taken from the start of the sustained phase, to this file")
 	fs.IntVar(&o.ProfileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	fs.StringVar(&month, "month", "", "business month of the events, YYYY-MM (default: the previous month)")
+	fs.IntVar(&o.SpreadDays, "days", 0, "put the events on the first N days of the month only (1: one day, as live traffic; default 0: the whole month)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -43,8 +43,8 @@ func TestRedisConfigValidate(t *testing.T) {
 	ok := RedisConfig{Addr: "127.0.0.1:6379", KeyPrefix: DefaultPrefix, DailyTTL: DefaultDailyTTL}
 	assert.Empty(t, ok.Validate("redis."))
 	require.NoError(t, ok.RequireAddr("redis."))
-	assert.NoError(t, RedisConfig{Addrs: []string{"a:1"}}.RequireAddr("redis."))
-	assert.EqualError(t, RedisConfig{}.RequireAddr("redis."), "redis.addr: must be set (or redis.addrs for a cluster)")
+	require.NoError(t, RedisConfig{Addrs: []string{"a:1"}}.RequireAddr("redis."))
+	require.EqualError(t, RedisConfig{}.RequireAddr("redis."), "redis.addr: must be set (or redis.addrs for a cluster)")
 
 	bad := RedisConfig{Addrs: []string{"a:1", " "}, DB: 2, KeyPrefix: "analytics:", DailyTTL: -time.Hour, MonthlyTTL: -time.Minute}
 	var got []string

@@ -67,8 +67,10 @@ type BenchOptions struct {
 	Soak     time.Duration
 	SoakRate float64
 	// Month is a time in the business month of the events (default: the
-	// previous month).
-	Month time.Time
+	// previous month); SpreadDays, if positive, puts them on its first
+	// SpreadDays days only (Generator.SpreadDays; default the whole month).
+	Month      time.Time
+	SpreadDays int
 	// Out gets progress lines (default io.Discard).
 	Out io.Writer
 
@@ -196,13 +198,13 @@ func Bench(ctx context.Context, o BenchOptions) (rep *Report, err error) {
 	gen := func(phase uint16, probes bool) *Generator {
 		sp := ids
 		sp.Phase = phase
-		return &Generator{IDs: sp, PerRequest: o.PerRequest, Month: o.Month, Probes: probes}
+		return &Generator{IDs: sp, PerRequest: o.PerRequest, Month: o.Month, SpreadDays: o.SpreadDays, Probes: probes}
 	}
 
 	// The sustained phase's requests, encoded before anything is timed.
 	sustained := gen(phaseSustained, false)
 	nReq := max(o.Events/o.PerRequest, 1)
-	logf("encoding %d requests of %d events (%s, month %s)", nReq, o.PerRequest, o.Transport, o.Month.Format("2006-01"))
+	logf("encoding %d requests of %d events (%s, month %s, days %d)", nReq, o.PerRequest, o.Transport, o.Month.Format("2006-01"), len(sustained.Days()))
 	reqs, err := sustained.EncodeAll(nReq)
 	if err != nil {
 		return rep, err

@@ -45,6 +45,10 @@ type Generator struct {
 	// Month is any time in the business month the events fall in; they are
 	// spread over its days (in Location).
 	Month time.Time
+	// SpreadDays, when positive, spreads the events over the first
+	// SpreadDays days of the month only (1: every event on one day, as
+	// live traffic is); 0 or more than the month has: the whole month.
+	SpreadDays int
 	// Location is the business time zone (default Asia/Shanghai).
 	Location *time.Location
 	// Probes makes the first event of every request an
@@ -92,14 +96,25 @@ func (g *Generator) monthStart() time.Time {
 	return time.Date(y, m, 1, 0, 0, 0, 0, loc)
 }
 
-// Days are the business days of the month, as YYYY-MM-DD.
+// Days are the business days the events fall on, as YYYY-MM-DD.
 func (g *Generator) Days() []string {
 	start := g.monthStart()
+	end := g.spreadEnd()
 	var out []string
-	for d := start; d.Month() == start.Month(); d = d.AddDate(0, 0, 1) {
+	for d := start; d.Before(end); d = d.AddDate(0, 0, 1) {
 		out = append(out, d.Format(time.DateOnly))
 	}
 	return out
+}
+
+// spreadEnd is the end of the days the events are spread over.
+func (g *Generator) spreadEnd() time.Time {
+	start := g.monthStart()
+	end := start.AddDate(0, 1, 0)
+	if g.SpreadDays > 0 && start.AddDate(0, 0, g.SpreadDays).Before(end) {
+		end = start.AddDate(0, 0, g.SpreadDays)
+	}
+	return end
 }
 
 // ProbeDay is the business day of every probe event.
@@ -114,12 +129,12 @@ func (g *Generator) ProbeAgent(k int) string {
 	return "probe-" + tag + "-" + strconv.Itoa(k)
 }
 
-// eventTime spreads the events over the month: a multiplicative hash of the
-// sequence number picks the second.
+// eventTime spreads the events over the month (or SpreadDays): a
+// multiplicative hash of the sequence number picks the second.
 func (g *Generator) eventTime(seq uint64) time.Time {
 	start := g.monthStart()
-	secs := uint64(start.AddDate(0, 1, 0).Sub(start) / time.Second) //nolint:gosec // a month of seconds
-	off := time.Duration((seq * 2654435761) % secs)                 //nolint:gosec // below a month of seconds
+	secs := uint64(g.spreadEnd().Sub(start) / time.Second) //nolint:gosec // a month of seconds at most
+	off := time.Duration((seq * 2654435761) % secs)        //nolint:gosec // below a month of seconds
 	return start.Add(off * time.Second)
 }
 

@@ -100,3 +100,22 @@ func TestGeneratorDeterministic(t *testing.T) {
 	_, err = (&Generator{}).Encode(0)
 	assert.Error(t, err)
 }
+
+func TestGeneratorSpreadDays(t *testing.T) {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	require.NoError(t, err)
+	month := time.Date(2026, 2, 10, 0, 0, 0, 0, loc)
+	for _, tc := range []struct{ spread, days int }{{0, 28}, {1, 1}, {3, 3}, {28, 28}, {40, 28}} {
+		g := &Generator{PerRequest: 1000, Month: month, Location: loc, SpreadDays: tc.spread}
+		require.Len(t, g.Days(), tc.days, "spread %d", tc.spread)
+		assert.Equal(t, "2026-02-01", g.Days()[0])
+		seen := map[string]bool{}
+		for seq := range uint64(5000) {
+			seen[g.eventTime(seq).In(loc).Format(time.DateOnly)] = true
+		}
+		assert.Len(t, seen, tc.days, "spread %d: every day used, none other", tc.spread)
+		for d := range seen {
+			assert.Contains(t, g.Days(), d)
+		}
+	}
+}

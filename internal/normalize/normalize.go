@@ -368,7 +368,7 @@ func (n *Normalizer) Record(res pcommon.Resource, scope pcommon.InstrumentationS
 		attrs.PutStr(catalog.AttrEventID, id)
 	}
 	if putTime {
-		attrs.PutInt(catalog.AttrEventTime, int64(eventTime))
+		attrs.PutInt(catalog.AttrEventTime, int64(eventTime)) //nolint:gosec // putTime holds only for eventTime ≤ MaxInt64
 	}
 	if rej == nil {
 		attrs.PutEmptyBytes(catalog.AttrContentHash).FromRaw(content[:16])

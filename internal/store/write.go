@@ -502,8 +502,8 @@ func aggregate(events []eventRow, fresh []int32) []counters.Row {
 	rows := make([]counters.Row, len(sums))
 	var date string
 	for k := range keys {
-		c := &sums[uint32(keys[k].lo)]
-		if k == 0 || c.day != sums[uint32(keys[k-1].lo)].day {
+		c := &sums[uint32(keys[k].lo)]                         //nolint:gosec // lo holds an index of sums
+		if k == 0 || c.day != sums[uint32(keys[k-1].lo)].day { //nolint:gosec // lo holds an index of sums
 			date = dayTime(c.day).Format(counters.DateLayout)
 		}
 		rows[k] = counters.Row{Cell: counters.Cell{Date: date, AgentID: agents.s[c.agent], Event: names.s[c.event]}, Values: c.v}

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -131,7 +132,7 @@ func TestLedgerReader(t *testing.T) {
 			for {
 				n, err := r.Read(buf)
 				got = append(got, buf[:n]...)
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					break
 				}
 				require.NoError(t, err)
