@@ -342,17 +342,22 @@ func fsUse(t *testing.T, dir string) float64 {
 // nothing acknowledged is lost.
 func TestFault08QueueDiskFull(t *testing.T) {
 	t.Parallel()
-	size := int64(Pick(16, 32)) << 20
+	// Smaller than what the default queue_size (200,000 records) takes on
+	// disk, ~14 MiB compressed at ~70 bytes per record, so that the file
+	// system fills before the queue does.
+	size := int64(Pick(4, 12)) << 20
 	dir := mountTmpfs(t, size)
 	e := Start(t, Options{PostgresProxy: true, QueueDir: dir})
 	e.PGProxy.Close()
 	l := defaultLoad()
+	l.rate = Pick(10000.0, 25000.0)
 	l.d = Pick(20*time.Second, 60*time.Second)
 	start := time.Now()
 	done := sendAsync(e, e.Generator(8), l, nil)
-	// Full: wait until the file system is (almost) full (the exporter keeps
-	// a reserve of 1 MiB or 1%), then keep the load on it for a while.
-	const fullUse = 0.9
+	// Full: wait until the file system is full but for the exporter's
+	// reserve (1 MiB or 1%) and half a MiB, then keep the load on it for a
+	// while.
+	fullUse := 1 - float64(max(1<<20, size/100)+512<<10)/float64(size)
 	use := 0.0
 	for use < fullUse && time.Since(start) < l.d/2 {
 		time.Sleep(100 * time.Millisecond)
