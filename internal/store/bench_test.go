@@ -42,6 +42,17 @@ func benchLocation(b testing.TB) *time.Location {
 	return loc
 }
 
+// benchMerged is a merged batch of 5000 rows: five converted requests, as
+// the sending queue merges them.
+func benchMerged(b testing.TB, loc *time.Location) *Batch {
+	b.Helper()
+	q := Convert(loc, benchRequest(b, 0))
+	for k := 1; k < 5; k++ {
+		q = q.Merge(Convert(loc, benchRequest(b, k)))
+	}
+	return q
+}
+
 // BenchmarkConvert is the exporter's work before its sending queue: a
 // 1000-record request becomes a Batch.
 func BenchmarkConvert(b *testing.B) {
@@ -62,15 +73,7 @@ func BenchmarkConvert(b *testing.B) {
 // aggregate, the two COPY streams and finishBatchSQL's arguments.
 func BenchmarkWriteBatchGo(b *testing.B) {
 	loc := benchLocation(b)
-	var q *Batch
-	for k := range 5 {
-		c := Convert(loc, benchRequest(b, k))
-		if q == nil {
-			q = c
-		} else {
-			q = q.Merge(c)
-		}
-	}
+	q := benchMerged(b, loc)
 	s := New(nil, nil, Config{Location: loc})
 	ctx := context.Background()
 	buf := make([]byte, 64<<10)
@@ -127,15 +130,7 @@ func encodeArgs(m *pgtype.Map, args []any, buf []byte) ([]byte, error) {
 // sends them (the Go side of the statement's Exec).
 func BenchmarkFinishBatchArgs(b *testing.B) {
 	loc := benchLocation(b)
-	var q *Batch
-	for k := range 5 {
-		c := Convert(loc, benchRequest(b, k))
-		if q == nil {
-			q = c
-		} else {
-			q = q.Merge(c)
-		}
-	}
+	q := benchMerged(b, loc)
 	fresh := sortedOrder(q.events)
 	deltas := aggregate(q.events, fresh)
 	m := pgtype.NewMap()
@@ -157,15 +152,7 @@ func BenchmarkFinishBatchArgs(b *testing.B) {
 // textArray), "literal" as newEvents makes them.
 func BenchmarkProbeArgs(b *testing.B) {
 	loc := benchLocation(b)
-	var q *Batch
-	for k := range 5 {
-		c := Convert(loc, benchRequest(b, k))
-		if q == nil {
-			q = c
-		} else {
-			q = q.Merge(c)
-		}
-	}
+	q := benchMerged(b, loc)
 	events := q.events
 	m := pgtype.NewMap()
 	encode := func(b *testing.B, buf []byte, args ...any) []byte {

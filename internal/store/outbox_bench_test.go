@@ -14,15 +14,7 @@ import (
 func BenchmarkTakeOutbox(b *testing.B) {
 	e := newEnv(b)
 	loc := benchLocation(b)
-	var q *Batch
-	for k := range 5 {
-		c := Convert(loc, benchRequest(b, k))
-		if q == nil {
-			q = c
-		} else {
-			q = q.Merge(c)
-		}
-	}
+	q := benchMerged(b, loc)
 	js, err := outboxJSON(aggregate(q.events, sortedOrder(q.events)))
 	if err != nil {
 		b.Fatal(err)
