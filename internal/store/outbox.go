@@ -21,17 +21,17 @@ const (
 	// returns its deltas; nothing when the row is gone, quarantined, or
 	// another transaction holds it (SKIP LOCKED: an applier never waits
 	// for another one, nor for a rebuild).
-	takeOutboxSQL = `DELETE FROM analytics_redis_outbox WHERE batch_id = (
-    SELECT batch_id FROM analytics_redis_outbox WHERE batch_id = $1::uuid AND quarantined_reason IS NULL
-    FOR UPDATE SKIP LOCKED)
-RETURNING deltas`
+	takeOutboxSQL = takeOutboxRowSQL + `RETURNING deltas`
 	// takeKnownOutboxSQL is takeOutboxSQL for an applier that has the
 	// deltas already (the batch's own writer): the same row taken, but its
 	// deltas are not sent back.
-	takeKnownOutboxSQL = `DELETE FROM analytics_redis_outbox WHERE batch_id = (
+	takeKnownOutboxSQL = takeOutboxRowSQL + `RETURNING NULL::jsonb`
+	// takeOutboxRowSQL deletes batch $1's row unless it is quarantined or
+	// another transaction holds it (then no row).
+	takeOutboxRowSQL = `DELETE FROM analytics_redis_outbox WHERE batch_id = (
     SELECT batch_id FROM analytics_redis_outbox WHERE batch_id = $1::uuid AND quarantined_reason IS NULL
     FOR UPDATE SKIP LOCKED)
-RETURNING NULL::jsonb`
+`
 	// outboxPageSQL reads the ids of the rows not quarantined after ($1,
 	// $2) in the outbox's order, $3 of them.
 	outboxPageSQL = `SELECT batch_id::text, created_at FROM analytics_redis_outbox
