@@ -36,14 +36,7 @@ func TestQueuedFormVersion1(t *testing.T) {
 	for name, item := range map[string][]byte{"version 1": v1, "version 2": v2} {
 		got, err := DecodeBatch(item)
 		require.NoError(t, err, name)
-		require.Len(t, got.events, len(b.events), name)
-		for i := range got.events {
-			e, want := &got.events[i], &b.events[i]
-			assert.Equal(t, []any{want.eventID, want.name, want.product, want.agentID, want.eventTime, want.day, want.month, want.measure, want.hasMeasure, want.flag, want.hasFlag, want.hash, want.hasHash, want.tuple},
-				[]any{e.eventID, e.name, e.product, e.agentID, e.eventTime, e.day, e.month, e.measure, e.hasMeasure, e.flag, e.hasFlag, e.hash, e.hasHash, e.tuple}, "%s row %d", name, i)
-			assert.Equal(t, string(raws[i]), string(rawJSON(e.source())), "%s raw of row %d", name, i)
-		}
-		assert.Equal(t, b.rejected, got.rejected, name)
+		assertSameRows(t, b, got, raws, name)
 		again, err := got.AppendBinary(nil)
 		require.NoError(t, err)
 		assert.Equal(t, v2, again, name)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"io"
 	"math"
 	"testing"
 	"time"
@@ -118,13 +120,7 @@ func TestQueuedFormRoundTrip(t *testing.T) {
 
 	for name, got := range map[string]*Batch{"converted": b, "decoded": back} {
 		require.Len(t, got.events, len(raws), name)
-		for i := range got.events {
-			e, want := &got.events[i], &b.events[i]
-			assert.Equal(t, []any{want.eventID, want.name, want.product, want.agentID, want.eventTime, want.day, want.month, want.measure, want.hasMeasure, want.flag, want.hasFlag, want.hash, want.hasHash, want.tuple},
-				[]any{e.eventID, e.name, e.product, e.agentID, e.eventTime, e.day, e.month, e.measure, e.hasMeasure, e.flag, e.hasFlag, e.hash, e.hasHash, e.tuple}, "%s row %d", name, i)
-			assert.Equal(t, string(raws[i]), string(rawJSON(e.source())), "%s raw of row %d", name, i)
-		}
-		assert.Equal(t, b.rejected, got.rejected, name)
+		assertSameRows(t, b, got, raws, name)
 	}
 	assert.Equal(t, "a5", back.events[6].agentID)
 	k, ok := givenKey(back.events[2].source())
@@ -207,4 +203,35 @@ func TestBatchMergeSplit(t *testing.T) {
 	assert.Equal(t, 5, parts[0].Len())
 	assert.Equal(t, m.events[13].eventID, parts[2].events[3].eventID, "the parts are unchanged")
 	assert.Equal(t, 14, p.Len())
+}
+
+// assertSameRows asserts that got holds want's rows: each event row's
+// fields and tuple, its raw form (raws[i]), and the rejected rows.
+func assertSameRows(t *testing.T, want, got *Batch, raws [][]byte, name string) {
+	t.Helper()
+	require.Len(t, got.events, len(want.events), name)
+	for i := range got.events {
+		e, w := &got.events[i], &want.events[i]
+		assert.Equal(t, []any{w.eventID, w.name, w.product, w.agentID, w.eventTime, w.day, w.month, w.measure, w.hasMeasure, w.flag, w.hasFlag, w.hash, w.hasHash, w.tuple},
+			[]any{e.eventID, e.name, e.product, e.agentID, e.eventTime, e.day, e.month, e.measure, e.hasMeasure, e.flag, e.hasFlag, e.hash, e.hasHash, e.tuple}, "%s row %d", name, i)
+		assert.Equal(t, string(raws[i]), string(rawJSON(e.source())), "%s raw of row %d", name, i)
+	}
+	assert.Equal(t, want.rejected, got.rejected, name)
+}
+
+// readBy reads r to its end in reads of at most size bytes, each
+// returning some bytes or the end.
+func readBy(t *testing.T, r io.Reader, size int) []byte {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, size)
+	for {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			return got
+		}
+		require.NoError(t, err)
+		require.Positive(t, n)
+	}
 }

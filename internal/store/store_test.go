@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
@@ -738,19 +737,7 @@ func TestBinaryCopyEncoding(t *testing.T) {
 	events := []eventRow{{tuple: []byte("aaa")}, {tuple: []byte("bb")}, {tuple: []byte("c")}}
 	want := string(copyHeader) + "c" + "aaa" + "bb" + string(copyTrailer)
 	for _, size := range []int{1, 2, 7, 64} {
-		r := newEventsReader(events, []int32{2, 0, 1})
-		var got []byte
-		buf := make([]byte, size)
-		for {
-			n, err := r.Read(buf)
-			got = append(got, buf[:n]...)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err)
-			require.Positive(t, n)
-		}
-		assert.Equal(t, want, string(got), "reads of %d", size)
+		assert.Equal(t, want, string(readBy(t, newEventsReader(events, []int32{2, 0, 1}), size)), "reads of %d", size)
 	}
 }
 

@@ -3,8 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"errors"
-	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -126,18 +124,7 @@ func TestLedgerReader(t *testing.T) {
 	for _, o := range [][]int32{order, order[:1], order[:0], order[:300]} {
 		want := refLedgerCopy(events, o)
 		for _, size := range []int{1, 7, 100, 64 << 10} {
-			var got []byte
-			r := newLedgerReader(events, o)
-			buf := make([]byte, size)
-			for {
-				n, err := r.Read(buf)
-				got = append(got, buf[:n]...)
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				require.NoError(t, err)
-			}
-			require.Equal(t, want, got, size)
+			require.Equal(t, want, readBy(t, newLedgerReader(events, o), size), size)
 		}
 	}
 }
