@@ -107,7 +107,7 @@ func createLogsWith(ctx context.Context, set exporter.Settings, cfg component.Co
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithRetry(c.RetryConfig),
-		xexporterhelper.WithQueueBatch(c.QueueConfig, queueBatchSettings(exp.loc)),
+		xexporterhelper.WithQueueBatch(c.QueueConfig, queueBatchSettings(exp.loc, set.Logger)),
 	)
 	if err != nil {
 		return nil, err

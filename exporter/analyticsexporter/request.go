@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/store"
 )
@@ -66,7 +67,14 @@ func (r *batchRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhe
 // the items of an older collector too: a pdata protobuf item (with or
 // without the request context) is converted as it is read, so what was
 // accepted before an upgrade is written after it.
-type batchEncoding struct{ loc *time.Location }
+//
+// An item it cannot read (damaged on disk, or written by a newer release
+// after a downgrade) the exporter helper drops with a debug line only, so
+// Unmarshal logs it at error level first: its size, why, and what to do.
+type batchEncoding struct {
+	loc    *time.Location
+	logger *zap.Logger
+}
 
 func (batchEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
 	return req.(*batchRequest).b.AppendBinary(nil)
@@ -78,20 +86,32 @@ func (e batchEncoding) Unmarshal(buf []byte) (context.Context, xexporterhelper.R
 		return context.Background(), &batchRequest{b: b}, nil
 	}
 	if !errors.Is(err, store.ErrNotBatch) {
-		return context.Background(), nil, err
+		return context.Background(), nil, e.unreadable(buf, err)
 	}
 	ctx, ld, err := pdatareq.UnmarshalLogs(buf)
 	if errors.Is(err, pdatareq.ErrInvalidFormat) {
 		ld, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(buf)
 	}
 	if err != nil {
-		return ctx, nil, fmt.Errorf("analytics exporter: queued item is neither a batch nor pdata: %w", err)
+		return ctx, nil, e.unreadable(buf, fmt.Errorf("analytics exporter: queued item is neither a batch nor pdata: %w", err))
 	}
 	return ctx, &batchRequest{b: store.Convert(e.loc, ld)}, nil
 }
 
+// unreadable logs that the queued item buf cannot be read and is lost to
+// the exporter, and returns err.
+func (e batchEncoding) unreadable(buf []byte, err error) error {
+	if e.logger != nil {
+		e.logger.Error("A persistent queue item cannot be read; the sending queue drops it. Its records are not stored: "+
+			"if they were acknowledged, resend them (a resend is deduplicated by event id). "+
+			"After a downgrade, go back to the release that wrote the queue and let it drain first.",
+			zap.Int("item_bytes", len(buf)), zap.Error(err))
+	}
+	return err
+}
+
 // queueBatchSettings are the settings of the sending queue: the encoding
 // above, no reference counting (a batch holds no pdata).
-func queueBatchSettings(loc *time.Location) xexporterhelper.QueueBatchSettings {
-	return xexporterhelper.QueueBatchSettings{Encoding: batchEncoding{loc: loc}}
+func queueBatchSettings(loc *time.Location, logger *zap.Logger) xexporterhelper.QueueBatchSettings {
+	return xexporterhelper.QueueBatchSettings{Encoding: batchEncoding{loc: loc, logger: logger}}
 }

@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-analytics/otelcol-analytics/internal/store"
 )
@@ -154,6 +156,36 @@ func TestBatchEncodingReadsVersion1(t *testing.T) {
 	again, err := enc.Marshal(context.Background(), req)
 	require.NoError(t, err)
 	assert.Equal(t, v2, again)
+}
+
+// TestBatchEncodingLogsUnreadable: an item the queue would drop (damaged,
+// of a newer release's version, not pdata either) is logged at error level
+// with its size and reason before the exporter helper drops it.
+func TestBatchEncodingLogsUnreadable(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.InfoLevel)
+	enc := batchEncoding{loc: time.UTC, logger: zap.New(core)}
+	for name, item := range map[string][]byte{
+		"damaged compressed batch":  {store.BatchMagic, 2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0},
+		"a newer release's version": {store.BatchMagic, 3, 1, 2, 3},
+		"neither batch nor pdata":   {0xff, 0xff, 0xff},
+	} {
+		_, _, err := enc.Unmarshal(item)
+		require.Error(t, err, name)
+		entries := logs.TakeAll()
+		require.Len(t, entries, 1, name)
+		assert.Equal(t, zap.ErrorLevel, entries[0].Level, name)
+		assert.Contains(t, entries[0].Message, "cannot be read; the sending queue drops it", name)
+		fields := entries[0].ContextMap()
+		assert.Equal(t, int64(len(item)), fields["item_bytes"], name)
+		assert.Equal(t, err.Error(), fields["error"], name)
+	}
+	ld := normalisedLogs(t, messages("e", 2, "2025-12-13")...)
+	buf, err := enc.Marshal(context.Background(), &batchRequest{b: store.Convert(time.UTC, ld)})
+	require.NoError(t, err)
+	_, _, err = enc.Unmarshal(buf)
+	require.NoError(t, err)
+	assert.Zero(t, logs.Len(), "a readable item logs nothing")
 }
 
 // TestMergeSplit: requests merge and split by records, as the batcher asks.
